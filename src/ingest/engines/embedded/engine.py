@@ -1,0 +1,277 @@
+"""EmbeddedEngine: runs PyPI Airbyte connectors as local subprocesses, one venv per connector version."""
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ingest.core.errors import ConnectorCancelledError, ConnectorError
+from ingest.core.settings import Settings
+from ingest.engines.base import CheckResult, ConnectorType, DiscoveredStream, ReadRequest
+from ingest.engines.embedded import installer
+from ingest.engines.embedded.process import (
+    ConnectorProcessError,
+    Diagnostics,
+    drain,
+    private_workdir,
+    pump_stderr,
+    remove_workdir,
+    spawn,
+    stdout_lines,
+    stop,
+    write_private_json,
+)
+from ingest.engines.protocol import configured_catalog, parse_catalog, state_file_payload
+from ingest.engines.registry import console_script
+from ingest.engines.secrets import Scrubber
+
+
+def _no_scrub(text: str) -> str:
+    return text
+
+
+class EmbeddedEngine:
+    """Implements `ingest.engines.base.Engine` with local connector processes."""
+
+    name = "embedded"
+
+    def __init__(
+        self, settings: Settings, *, connectors_dir: Path | None = None, diagnostics_lines: int = 200
+    ) -> None:
+        self.settings = settings
+        self.connectors_dir = connectors_dir or settings.connectors_dir
+        self.diagnostics_lines = diagnostics_lines
+        self._specs: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._install_locks: dict[str, asyncio.Lock] = {}
+
+    # -- installation
+
+    async def install(self, connector: ConnectorType) -> Path:
+        """Install the connector's pinned package on first use; returns its virtualenv directory."""
+        venv = installer.venv_dir(self.connectors_dir, connector)
+        if connector.package is not None and installer.is_installed(venv, connector):
+            return venv
+        lock = self._install_locks.setdefault(venv.name, asyncio.Lock())
+        async with lock:
+            return await asyncio.to_thread(
+                installer.install_blocking,
+                self.connectors_dir,
+                connector,
+                index_url=self.settings.connector_pip_index_url,
+                timeout=max(self.settings.connector_timeout_seconds, 900.0),
+            )
+
+    async def _argv(self, connector: ConnectorType, *args: str) -> list[str]:
+        venv = await self.install(connector)
+        # Run the console script through the venv's interpreter: its shebang may name the temp install path.
+        return [str(venv / "bin" / "python"), str(venv / "bin" / console_script(connector)), *args]
+
+    # -- spec, check, discover
+
+    async def spec(self, connector: ConnectorType) -> dict[str, Any]:
+        """The connector's `connectionSpecification`, cached per connector version (memory and venv dir)."""
+        key = (connector.id, connector.version)
+        cached = self._specs.get(key)
+        if cached is not None:
+            return cached
+        venv = await self.install(connector)
+        cache_file = venv / "spec.json"
+        if cache_file.is_file():
+            spec: dict[str, Any] = json.loads(cache_file.read_text())
+        else:
+            messages, _ = await self._run(connector, "spec", None, _no_scrub)
+            found = next((m for m in messages if m.get("type") == "SPEC"), None)
+            spec_payload = (found or {}).get("spec") or {}
+            connection_spec = spec_payload.get("connectionSpecification")
+            if not isinstance(connection_spec, dict):
+                raise ConnectorError(f"connector {connector.id} returned no connectionSpecification")
+            spec = connection_spec
+            temp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+            temp.write_text(json.dumps(spec))
+            temp.replace(cache_file)
+        self._specs[key] = spec
+        return spec
+
+    async def scrubber(self, connector: ConnectorType, config: Mapping[str, Any]) -> Scrubber:
+        """A scrubber for every secret value of `config` (paths marked `airbyte_secret` in the spec)."""
+        return Scrubber.for_config(config, await self.spec(connector))
+
+    async def check(self, connector: ConnectorType, config: Mapping[str, Any]) -> CheckResult:
+        """CONNECTION_STATUS as a CheckResult; a crash, TRACE error without status, or timeout raises."""
+        scrub = await self.scrubber(connector, config)
+        messages, diagnostics = await self._run(connector, "check", config, scrub, allow_failure=True)
+        status = next((m for m in messages if m.get("type") == "CONNECTION_STATUS"), None)
+        if status is None:
+            raise diagnostics.error(
+                f"connector {connector.id} check failed: {diagnostics.last_error or 'no connection status'}"
+            )
+        payload = status.get("connectionStatus") or {}
+        message = payload.get("message")
+        succeeded = str(payload.get("status", "")).upper() == "SUCCEEDED"
+        return CheckResult(succeeded, scrub(str(message)) if message else None)
+
+    async def discover(self, connector: ConnectorType, config: Mapping[str, Any]) -> list[DiscoveredStream]:
+        scrub = await self.scrubber(connector, config)
+        messages, diagnostics = await self._run(connector, "discover", config, scrub)
+        catalog = next((m for m in messages if m.get("type") == "CATALOG"), None)
+        if catalog is None:
+            raise diagnostics.error(f"connector {connector.id} discover returned no catalog")
+        return parse_catalog(catalog.get("catalog") or {})
+
+    async def _run(
+        self,
+        connector: ConnectorType,
+        command: str,
+        config: Mapping[str, Any] | None,
+        scrub: Any,
+        *,
+        allow_failure: bool = False,
+    ) -> tuple[list[dict[str, Any]], Diagnostics]:
+        """Run spec/check/discover to completion; returns the non-LOG/TRACE messages and diagnostics."""
+        argv = await self._argv(connector, command)
+        diagnostics = Diagnostics(connector.id, scrub, self.diagnostics_lines)
+        timeout = self.settings.connector_timeout_seconds
+        workdir = private_workdir()
+        messages: list[dict[str, Any]] = []
+        try:
+            if config is not None:
+                argv += ["--config", str(write_private_json(workdir, "config.json", dict(config)))]
+            process = await spawn(argv, workdir)
+            stderr_task = asyncio.create_task(pump_stderr(process.stderr, diagnostics))
+            try:
+                async with asyncio.timeout(timeout):
+                    async for line in stdout_lines(process.stdout):
+                        message = diagnostics.observe(line)
+                        if message is not None and message.get("type") not in {"LOG", "TRACE"}:
+                            messages.append(message)
+                    returncode = await process.wait()
+            except TimeoutError:
+                raise diagnostics.error(
+                    f"connector {connector.id} {command} timed out after {timeout:g} s"
+                ) from None
+            finally:
+                await stop(process, self.settings.connector_kill_grace_seconds)
+                await drain(process.stdout, 5.0)
+                await _finish(stderr_task)
+        finally:
+            remove_workdir(workdir)
+        if returncode != 0 and not (allow_failure and messages):
+            reason = diagnostics.last_error or f"exited with code {returncode}"
+            raise diagnostics.error(f"connector {connector.id} {command} failed: {reason}")
+        return messages, diagnostics
+
+    # -- read
+
+    def read(self, request: ReadRequest, cancel: asyncio.Event) -> "ReadRun":
+        """Raw protocol lines of `read`; iterate it (or `async with` it). See ReadRun."""
+        return ReadRun(self, request, cancel)
+
+
+async def _finish(task: "asyncio.Task[None]") -> None:
+    try:
+        await asyncio.wait_for(task, 5.0)
+    except (TimeoutError, asyncio.CancelledError):
+        task.cancel()
+
+
+class ReadRun:
+    """One `read` process: an async iterator of raw stdout lines (JSON protocol messages, newline stripped).
+
+    Raises `ConnectorCancelledError` when `cancel` is set (the process group is killed first),
+    `ConnectorProcessError` on a non-zero exit (message = the last TRACE error, scrubbed) or on timeout.
+    `diagnostics` keeps the scrubbed stderr/LOG/TRACE tail; `pid` is the connector's process (group) id.
+    """
+
+    def __init__(self, engine: EmbeddedEngine, request: ReadRequest, cancel: asyncio.Event) -> None:
+        self._engine = engine
+        self._request = request
+        self._cancel = cancel
+        self._iterator: AsyncIterator[bytes] | None = None
+        self.diagnostics = Diagnostics(request.connector.id, _no_scrub, engine.diagnostics_lines)
+        self.pid: int | None = None
+        self.returncode: int | None = None
+
+    def __aiter__(self) -> "ReadRun":
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._iterator is None:
+            self._iterator = self._lines()
+        return await self._iterator.__anext__()
+
+    async def aclose(self) -> None:
+        """Stop the connector (if still running) and remove its temp files."""
+        if self._iterator is not None:
+            await self._iterator.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> "ReadRun":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _lines(self) -> AsyncIterator[bytes]:
+        engine, request, connector = self._engine, self._request, self._request.connector
+        settings = engine.settings
+        scrub = await engine.scrubber(connector, request.config)
+        self.diagnostics.scrub = scrub
+        argv = await engine._argv(connector, "read")
+        workdir = private_workdir()
+        stop_reason: list[str] = []
+        try:
+            argv += ["--config", str(write_private_json(workdir, "config.json", dict(request.config)))]
+            argv += [
+                "--catalog",
+                str(write_private_json(workdir, "catalog.json", configured_catalog(request))),
+            ]
+            if request.state is not None:
+                state = state_file_payload(request.state)
+                argv += ["--state", str(write_private_json(workdir, "state.json", state))]
+            process = await spawn(argv, workdir)
+            self.pid = process.pid
+            stderr_task = asyncio.create_task(pump_stderr(process.stderr, self.diagnostics))
+
+            async def watch() -> None:
+                try:
+                    await asyncio.wait_for(self._cancel.wait(), settings.connector_read_timeout_seconds)
+                    stop_reason.append("cancelled")
+                except TimeoutError:
+                    stop_reason.append("timeout")
+                await stop(process, settings.connector_kill_grace_seconds)
+
+            watcher = asyncio.create_task(watch())
+            try:
+                async for line in stdout_lines(process.stdout):
+                    if line[:1] != b"{":
+                        self.diagnostics.observe(line)  # Airbyte treats non-JSON stdout as logs
+                        continue
+                    if b'"TRACE"' in line or b'"LOG"' in line:
+                        self.diagnostics.observe(line)
+                    yield line
+                self.returncode = await process.wait()
+                if not watcher.done():
+                    watcher.cancel()
+                else:
+                    await watcher
+            finally:
+                if not watcher.done():
+                    watcher.cancel()
+                await stop(process, settings.connector_kill_grace_seconds)
+                await drain(process.stdout, 5.0)
+                await _finish(stderr_task)
+        finally:
+            remove_workdir(workdir)
+        if stop_reason == ["cancelled"]:
+            raise ConnectorCancelledError(f"connector {connector.id} read was cancelled")
+        if stop_reason == ["timeout"]:
+            raise self.diagnostics.error(
+                f"connector {connector.id} read timed out after {settings.connector_read_timeout_seconds:g} s"
+            )
+        if self.returncode != 0:
+            reason = self.diagnostics.last_error or f"exited with code {self.returncode}"
+            raise self.diagnostics.error(f"connector {connector.id} read failed: {reason}")
+
+
+__all__ = ["ConnectorProcessError", "EmbeddedEngine", "ReadRun"]
