@@ -1,0 +1,48 @@
+# ingest: `make run` starts the service, `make test` runs the whole suite (both set themselves up).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export XDG_RUNTIME_DIR ?= /tmp
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check "uv==0.9.*" || $(BIN)/pip install --quiet uv
+	$(BIN)/uv pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(BIN)/uv pip install --python $(BIN)/python --quiet --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the pinned dependencies
+
+run: $(STAMP) ## set up, migrate and start the API + a worker on :8113 (embedded PostgreSQL, embedded engine)
+	$(BIN)/ingest migrate
+	$(BIN)/ingest serve
+
+test: $(STAMP) ## run the whole test suite
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(STAMP) ## ruff and mypy --strict
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(STAMP) ## apply ruff's formatter and fixes
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+openapi: $(STAMP) ## regenerate openapi.yaml from the app
+	$(BIN)/ingest openapi -o openapi.yaml
+
+bench: $(STAMP) ## run the benchmarks (files and syncs); figures go to bench/out/
+	$(BIN)/python bench/run.py
+
+lock: ## recompile requirements.lock from pyproject.toml (no index URLs recorded)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --no-emit-index-url --quiet -o requirements.lock
+
+.PHONY: help install run test lint format openapi bench lock

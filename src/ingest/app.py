@@ -1,0 +1,262 @@
+"""The composition root: `create_app(settings)` wires settings, database, auth, errors, jobs and routes."""
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from ingest import __version__
+from ingest.auth import JWTAuthenticationMiddleware, Principal, TokenVerifier, requires_read
+from ingest.core.errors import AppError
+from ingest.core.logging import configure_logging, get_logger
+from ingest.core.schemas import ErrorResponse, HealthResponse
+from ingest.core.settings import Settings
+from ingest.db.session import create_engine, libpq_url, resolve_database_url, session_factory
+from ingest.jobs.queue import create_job_app
+from ingest.jobs.runtime import Runtime, set_runtime
+from ingest.jobs.worker import run_worker
+from ingest.tenancy import TENANT_DEPENDENCY
+
+log = get_logger("ingest.app")
+
+
+def error_response(request: Request[Any, Any, Any], status: int, message: str) -> Response[ErrorResponse]:
+    body = ErrorResponse(
+        timestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        status=status,
+        error=HTTPStatus(status).phrase,
+        message=message,
+        path=request.url.path,
+    )
+    return Response(body, status_code=status, media_type=MediaType.JSON)
+
+
+def _validation_message(exc: ValidationException) -> str:
+    """Name each bad field and the problem, never the submitted value."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    parts = []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        key = item.get("key") or ""
+        source = item.get("source") or "body"
+        problem = str(item.get("message") or "is invalid")
+        parts.append(f"{source} field '{key}': {problem}" if key else problem)
+    detail = exc.detail or "Validation failed"
+    if detail.startswith("Validation failed for"):
+        detail = "Invalid request"
+    return f"{detail}: " + "; ".join(parts) if parts else detail
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:
+    if isinstance(exc, AppError):
+        return error_response(request, exc.status_code, exc.message)
+    if isinstance(exc, ValidationException):
+        return error_response(request, 400, _validation_message(exc))
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        message = exc.detail or HTTPStatus(status).phrase
+        if status == 404 and message == "Not Found":
+            message = f"No route for {request.method} {request.url.path}"
+        elif status == 405:
+            message = f"Method {request.method} is not allowed on {request.url.path}"
+        elif status == 413:
+            message = "Request body is too large"
+        elif status >= 500:
+            log.error("http.unhandled", path=request.url.path, exc_info=exc)
+            message = "Internal server error"
+        return error_response(request, status, message)
+    log.error("http.unhandled", path=request.url.path, exc_info=exc)
+    return error_response(request, 500, "Internal server error")
+
+
+def request_log_middleware(app: ASGIApp) -> ASGIApp:
+    """One structured line per request: method, path, status, duration, tenant."""
+    access = get_logger("ingest.http")
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def capture(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, capture)
+        finally:
+            tenant = None
+            for name, value in scope.get("headers", []):
+                if name == b"x-tenant-id":
+                    with contextlib.suppress(ValueError):
+                        tenant = str(uuid.UUID(value.decode("latin-1")))
+            access.info(
+                "http.request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                tenant=tenant,
+            )
+
+    return middleware
+
+
+async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    """One session per request: committed when the handler succeeds, rolled back when it raises."""
+    maker: async_sessionmaker[AsyncSession] = state.session_maker
+    async with maker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+
+
+async def provide_runtime(state: State) -> Runtime:
+    runtime: Runtime = state.runtime
+    return runtime
+
+
+@get("/health", operation_id="health", summary="Liveness", tags=["health"], exclude_from_auth=True)
+async def health() -> HealthResponse:
+    """The process is up."""
+    return HealthResponse(status="UP")
+
+
+@get("/ready", operation_id="ready", summary="Readiness", tags=["health"], exclude_from_auth=True)
+async def ready(state: State) -> Response[HealthResponse | ErrorResponse]:
+    """The database is reachable."""
+    try:
+        async with state.session_maker() as session:
+            await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=5)
+    except Exception as exc:
+        log.warning("health.not_ready", error=type(exc).__name__)
+        return Response(HealthResponse(status="DOWN"), status_code=503)
+    return Response(HealthResponse(status="UP"))
+
+
+class MeResponse(msgspec.Struct, rename="camel"):
+    subject: str
+    tenant: str
+    permissions: list[str]
+
+
+@get(
+    "/api/v1/me",
+    operation_id="get_me",
+    summary="Caller identity",
+    tags=["account"],
+    guards=[requires_read],
+    dependencies=TENANT_DEPENDENCY,
+)
+async def get_me(request: Request[Principal, Any, Any], tenant_id: NamedDependency[uuid.UUID]) -> MeResponse:
+    """Who the token says the caller is, for the tenant in X-Tenant-Id."""
+    return MeResponse(subject=request.user.subject, tenant=str(tenant_id), permissions=sorted(request.user.permissions))
+
+
+def route_handlers() -> list[Any]:
+    """Every controller of the API (the domains register here)."""
+    return [health, ready, get_me]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    session_maker: async_sessionmaker[AsyncSession] | None = None,
+    database_url: str | None = None,
+    run_worker_in_process: bool | None = None,
+    configure_logs: bool = True,
+) -> Litestar:
+    """Build the app. Tests pass their own `session_maker` (joined to a rolled-back transaction)."""
+    if configure_logs:
+        configure_logging(settings.log_level, settings.log_format)
+    verifier = TokenVerifier(settings)
+    run_worker_flag = settings.run_worker if run_worker_in_process is None else run_worker_in_process
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if verifier.using_dev_key:
+            log.warning(
+                "auth.development_key",
+                message="Running with a development JWT key from the data dir; set INGEST_JWT_SECRET "
+                "or INGEST_JWT_JWKS_URL in production",
+            )
+        url = database_url or await asyncio.to_thread(resolve_database_url, settings)
+        engine: AsyncEngine | None = None
+        maker = session_maker
+        if maker is None:
+            engine = create_engine(url)
+            maker = session_factory(engine)
+        job_app = create_job_app(libpq_url(url))
+        runtime = Runtime(settings=settings, session_maker=maker, database_url=url)
+        set_runtime(runtime)
+        app.state.session_maker = maker
+        app.state.runtime = runtime
+        app.state.job_app = job_app
+        worker_task: asyncio.Task[None] | None = None
+        async with job_app.open_async():
+            if run_worker_flag:
+                worker_task = asyncio.create_task(run_worker(job_app, settings), name="ingest-worker")
+            try:
+                yield
+            finally:
+                if worker_task is not None:
+                    worker_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await worker_task
+                await runtime.aclose()
+        if engine is not None:
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=route_handlers(),
+        lifespan=[lifespan],
+        dependencies={"db_session": Provide(provide_db_session), "runtime": Provide(provide_runtime)},
+        exception_handlers={Exception: handle_exception},
+        middleware=[
+            request_log_middleware,
+            DefineMiddleware(
+                JWTAuthenticationMiddleware,
+                exclude=[r"^/health$", r"^/ready$", r"^/schema"],
+            ),
+        ],
+        state=State({"token_verifier": verifier, "settings": settings}),
+        openapi_config=OpenAPIConfig(
+            title="ingest",
+            version=__version__,
+            description="Multi-tenant data-ingestion control plane: sources, connections, syncs and file imports "
+            "into Apache Iceberg.",
+            path="/schema",
+            components=Components(
+                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+            ),
+            security=[{"BearerToken": []}],
+        ),
+        request_max_body_size=10 * 1024 * 1024,
+        debug=False,
+    )
+

@@ -1,0 +1,165 @@
+"""`ingest serve | worker | migrate | token | openapi | jobs probe` (domains add their own commands)."""
+
+import argparse
+import asyncio
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from ingest.core.settings import Settings
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from ingest.app import create_app
+    from ingest.db.migrate import upgrade
+    from ingest.db.session import resolve_database_url
+
+    url = resolve_database_url(settings)
+    if not args.no_migrate:
+        upgrade(url)
+    app = create_app(settings, database_url=url, run_worker_in_process=not args.no_worker and settings.run_worker)
+    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port, log_config=None,
+                access_log=False, timeout_graceful_shutdown=30)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.core.logging import configure_logging
+    from ingest.db.session import create_engine, libpq_url, resolve_database_url, session_factory
+    from ingest.jobs.queue import create_job_app
+    from ingest.jobs.runtime import Runtime, set_runtime
+    from ingest.jobs.worker import run_worker
+
+    configure_logging(settings.log_level, settings.log_format)
+    url = resolve_database_url(settings)
+
+    async def main() -> None:
+        engine = create_engine(url, pool_size=settings.worker_concurrency + 2)
+        runtime = Runtime(settings=settings, session_maker=session_factory(engine), database_url=url)
+        set_runtime(runtime)
+        job_app = create_job_app(libpq_url(url))
+        try:
+            async with job_app.open_async():
+                await run_worker(job_app, settings, install_signal_handlers=True)
+        finally:
+            await runtime.aclose()
+            await engine.dispose()
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.db.migrate import upgrade
+    from ingest.db.session import resolve_database_url
+
+    upgrade(resolve_database_url(settings), args.revision)
+    print(f"migrated to {args.revision}")
+    return 0
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.auth import PERMISSION_MANAGE, PERMISSION_READ, TokenVerifier
+
+    try:
+        tenants = [uuid.UUID(t) for t in args.tenant]
+    except ValueError:
+        print("error: --tenant must be a UUID", file=sys.stderr)
+        return 2
+    permissions = args.permission or [PERMISSION_READ, PERMISSION_MANAGE]
+    try:
+        print(TokenVerifier(settings).issue(tenants, permissions, args.ttl, subject=args.subject))
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cmd_openapi(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.openapi import render_openapi
+
+    text = render_openapi()
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text)
+    return 0
+
+
+def cmd_jobs_probe(args: argparse.Namespace, settings: Settings) -> int:
+    """Defer the probe task and wait until a worker has run it."""
+    from ingest.db.session import libpq_url, resolve_database_url
+    from ingest.jobs.queue import NAMESPACE, create_job_app
+
+    async def main() -> int:
+        job_app = create_job_app(libpq_url(resolve_database_url(settings)))
+        async with job_app.open_async():
+            job_id = await job_app.configure_task(f"{NAMESPACE}:jobs.probe").defer_async()
+            for _ in range(int(args.timeout * 10)):
+                status = await job_app.job_manager.get_job_status_async(job_id)
+                if status.value in {"succeeded", "failed"}:
+                    print(f"job {job_id}: {status.value}")
+                    return 0 if status.value == "succeeded" else 1
+                await asyncio.sleep(0.1)
+        print(f"job {job_id}: no worker picked it up within {args.timeout}s", file=sys.stderr)
+        return 1
+
+    return asyncio.run(main())
+
+
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ingest", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API (and a worker, unless --no-worker)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--no-worker", action="store_true", help="API only; run `ingest worker` separately")
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations at start")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("worker", help="run a job worker").set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="apply the database migrations")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("token", help="print a bearer token the server accepts (HS256 / development key)")
+    token.add_argument("--tenant", action="append", required=True, help="tenant UUID (repeatable)")
+    token.add_argument("--permission", action="append", help="permission (repeatable; default read+manage)")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.add_argument("--subject", default="cli")
+    token.set_defaults(func=cmd_token)
+
+    openapi = sub.add_parser("openapi", help="write the OpenAPI document as YAML")
+    openapi.add_argument("--output", "-o", default="-")
+    openapi.set_defaults(func=cmd_openapi)
+
+    jobs = sub.add_parser("jobs", help="job queue tools")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    probe = jobs_sub.add_parser("probe", help="check that a worker runs jobs")
+    probe.add_argument("--timeout", type=float, default=30.0)
+    probe.set_defaults(func=cmd_jobs_probe)
+
+    for add in EXTRA_COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    result: int = args.func(args, settings)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""All ORM models. Tables are created only by the Alembic migrations in `migrations/`."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ingest.db.base import Base, TenantOwned
+
+
+class Tenant(Base):
+    """Per-tenant bookkeeping that outside systems need (the Airbyte workspace, for one)."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    airbyte_workspace_id: Mapped[str | None] = mapped_column(String(64))
+    airbyte_destination_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Source(TenantOwned, Base):
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_sources_tenant_name"),)
+
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    description: Mapped[str | None] = mapped_column(Text)
+    connector_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    connector_version: Mapped[str | None] = mapped_column(String(32))
+    # non-secret config values in clear; secret values replaced by an encrypted envelope
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="INACTIVE")
+    status_message: Mapped[str | None] = mapped_column(Text)
+    last_tested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    catalog: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    discovered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    external_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Connection(TenantOwned, Base):
+    __tablename__ = "connections"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_connections_tenant_name"),)
+
+    source_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("sources.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    destination_type: Mapped[str] = mapped_column(String(32), nullable=False, default="iceberg")
+    sync_schedule: Mapped[str | None] = mapped_column(String(120))
+    selected_streams: Mapped[list[str] | None] = mapped_column(JSONB)
+    sync_mode: Mapped[str] = mapped_column(String(16), nullable=False, default="FULL_REFRESH")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="PENDING")
+    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # connector STATE, saved only after the data it covers is committed to Iceberg
+    state: Mapped[Any | None] = mapped_column(JSONB)
+    external_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Sync(TenantOwned, Base):
+    __tablename__ = "syncs"
+
+    connection_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("connections.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="PENDING")
+    trigger: Mapped[str] = mapped_column(String(16), nullable=False, default="MANUAL")
+    records_synced: Mapped[int | None] = mapped_column(BigInteger)
+    bytes_synced: Mapped[int | None] = mapped_column(BigInteger)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(default=False, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    external_job_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class FileImport(TenantOwned, Base):
+    __tablename__ = "files"
+
+    file_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    file_size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    file_format: Mapped[str] = mapped_column(String(16), nullable=False)
+    storage_path: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="UPLOADED")
+    target_table_name: Mapped[str | None] = mapped_column(String(255))
+    target_schema: Mapped[str | None] = mapped_column(String(255))
+    column_mappings: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    column_types: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    mode: Mapped[str] = mapped_column(String(16), nullable=False, default="append")
+    total_rows: Mapped[int | None] = mapped_column(BigInteger)
+    records_imported: Mapped[int | None] = mapped_column(BigInteger)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -1,0 +1,160 @@
+"""The engine seam: services reach connectors only through `Engine` (spec, check, discover, read, cancel)."""
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class ColumnType(StrEnum):
+    INTEGER = "INTEGER"
+    DECIMAL = "DECIMAL"
+    STRING = "STRING"
+    BOOLEAN = "BOOLEAN"
+    DATE = "DATE"
+    TIMESTAMP = "TIMESTAMP"
+    JSON = "JSON"
+
+
+class SyncMode(StrEnum):
+    FULL_REFRESH = "FULL_REFRESH"
+    INCREMENTAL = "INCREMENTAL"
+    CDC = "CDC"
+
+
+@dataclass(frozen=True)
+class ConnectorType:
+    """One entry of the connector registry."""
+
+    id: str  # the API identifier: postgres, faker, s3, ...
+    title: str
+    package: str | None  # PyPI package for the embedded engine, None when it cannot run embedded
+    version: str | None  # pinned version of `package`
+    airbyte_definition_name: str  # the source definition's name in Airbyte's catalogue
+    engines: frozenset[str]  # which engines can run it: {"embedded", "airbyte"}
+    endpoint_fields: tuple[str, ...] = ()  # config keys that say where it connects (host, url, bucket, ...)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    succeeded: bool
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class DiscoveredColumn:
+    name: str
+    type: ColumnType
+    nullable: bool
+    json_schema: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DiscoveredStream:
+    name: str
+    namespace: str | None
+    columns: list[DiscoveredColumn]
+    supported_sync_modes: list[SyncMode]
+    json_schema: dict[str, Any]
+    primary_key: list[list[str]] = field(default_factory=list)
+    cursor_field: list[str] = field(default_factory=list)
+    source_defined_cursor: bool = False
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What one embedded sync reads: the configured catalog is built by the engine from these."""
+
+    connector: ConnectorType
+    config: Mapping[str, Any]
+    streams: list[DiscoveredStream]
+    incremental: bool
+    state: Any | None  # the last committed STATE payload (list of AirbyteStateMessage) or None
+
+
+class Engine(Protocol):
+    """A connector engine. Every method raises `ConnectorError` (scrubbed message) on connector failure."""
+
+    name: str
+
+    async def spec(self, connector: ConnectorType) -> dict[str, Any]:
+        """The connector's `connectionSpecification` JSON Schema."""
+        ...
+
+    async def check(self, connector: ConnectorType, config: Mapping[str, Any]) -> CheckResult: ...
+
+    async def discover(self, connector: ConnectorType, config: Mapping[str, Any]) -> list[DiscoveredStream]: ...
+
+    def read(self, request: ReadRequest, cancel: asyncio.Event) -> AsyncIterator[bytes]:
+        """Raw Airbyte protocol lines from the connector's stdout; raises `ConnectorCancelledError` on cancel."""
+        ...
+
+
+class RemoteJobStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class RemoteConnection:
+    """What a platform engine needs to create or update its own connection object."""
+
+    tenant_id: str
+    connection_id: str
+    name: str
+    source_external_id: str
+    streams: list[DiscoveredStream]
+    sync_mode: SyncMode
+    cron: str | None  # 5-field Unix cron, or None for manual
+    namespace: str  # the tenant's Iceberg namespace, dotted
+
+
+@dataclass(frozen=True)
+class RemoteJob:
+    id: str
+    status: RemoteJobStatus
+    records: int | None = None
+    bytes: int | None = None
+    error: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+
+
+class PlatformEngine(Engine, Protocol):
+    """An engine whose connectors run elsewhere (Airbyte): it also owns remote copies of our objects.
+
+    The sources/connections/syncs services call these only when `engine.runs_syncs_remotely` is true;
+    the embedded engine runs syncs in our own worker through `read` instead.
+    """
+
+    async def create_source(
+        self, tenant_id: str, name: str, connector: ConnectorType, config: Mapping[str, Any]
+    ) -> str: ...
+
+    async def update_source(
+        self, tenant_id: str, external_id: str, name: str, connector: ConnectorType, config: Mapping[str, Any]
+    ) -> None: ...
+
+    async def delete_source(self, tenant_id: str, external_id: str) -> None: ...
+
+    async def check_source(self, tenant_id: str, external_id: str) -> CheckResult: ...
+
+    async def discover_source(self, tenant_id: str, external_id: str) -> list[DiscoveredStream]: ...
+
+    async def create_connection(self, connection: RemoteConnection) -> str: ...
+
+    async def update_connection(self, external_id: str, connection: RemoteConnection) -> None: ...
+
+    async def delete_connection(self, tenant_id: str, external_id: str) -> None: ...
+
+    async def start_sync(self, tenant_id: str, connection_external_id: str) -> RemoteJob:
+        """Start a job; if one already runs for the connection, return that job instead (Airbyte's 409)."""
+        ...
+
+    async def get_job(self, job_id: str) -> RemoteJob: ...
+
+    async def cancel_job(self, job_id: str) -> None: ...

@@ -1,0 +1,73 @@
+"""The durable job queue (procrastinate on PostgreSQL) and transactional enqueueing."""
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import procrastinate
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+NAMESPACE = "ingest"
+
+# Every task of every domain is registered on this blueprint (`<domain>/jobs.py`).
+tasks = procrastinate.Blueprint()
+
+# Called with a job's args when the job is given up on (its worker died too often), so the domain can
+# mark its own row FAILED instead of leaving it IMPORTING/RUNNING forever.
+AbandonHook = Callable[[dict[str, Any], str], Awaitable[None]]
+abandon_hooks: dict[str, AbandonHook] = {}
+
+
+def on_abandoned(task_name: str) -> Callable[[AbandonHook], AbandonHook]:
+    def register(fn: AbandonHook) -> AbandonHook:
+        abandon_hooks[task_name] = fn
+        return fn
+
+    return register
+
+
+TASK_MODULES = ["ingest.jobs.builtin"]
+
+
+def create_job_app(conninfo: str) -> procrastinate.App:
+    import importlib
+
+    for module in TASK_MODULES:  # importing a module registers its tasks on `tasks`
+        importlib.import_module(module)
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
+    app.add_tasks_from(tasks, namespace=NAMESPACE)
+    return app
+
+
+_DEFER_SQL = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, :lock, :queueing_lock, "
+    "CAST(:args AS jsonb), NULL)::procrastinate_job_to_defer_v1])"
+)
+
+
+async def defer(
+    session: AsyncSession,
+    task_name: str,
+    *,
+    queue: str = "default",
+    lock: str | None = None,
+    queueing_lock: str | None = None,
+    priority: int = 0,
+    **args: Any,
+) -> int:
+    """Enqueue a job inside the caller's transaction: it exists exactly when the rows it works on do."""
+    result = await session.execute(
+        _DEFER_SQL,
+        {
+            "queue": queue,
+            "task": f"{NAMESPACE}:{task_name}",
+            "priority": priority,
+            "lock": lock,
+            "queueing_lock": queueing_lock,
+            "args": json.dumps(args),
+        },
+    )
+    ids = result.scalar_one()
+    return int(ids[0])

