@@ -1,0 +1,116 @@
+"""Excel workbooks (xlsx, xls) -> polars via fastexcel (calamine); xlrd reads what calamine refuses."""
+
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import fastexcel
+import polars as pl
+
+from ingest.core.errors import InvalidRequestError
+from ingest.formats.detect import FileFormat
+
+# An xlsx is a ZIP of XML: its declared uncompressed sizes tell a zip bomb before anything is inflated.
+MAX_XLSX_UNCOMPRESSED_BYTES = 2 * 1024**3
+MAX_XLSX_RATIO = 200
+_RATIO_MIN_BYTES = 16 * 1024**2  # small members compress extremely well and are harmless
+
+
+def check_xlsx_archive(
+    path: Path, *, max_uncompressed: int = MAX_XLSX_UNCOMPRESSED_BYTES, max_ratio: int = MAX_XLSX_RATIO
+) -> None:
+    """Reject an xlsx whose ZIP entries would inflate beyond the limits (a zip bomb)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except zipfile.BadZipFile as e:
+        raise InvalidRequestError(f"The xlsx file is a damaged ZIP archive: {e}") from None
+    total = 0
+    for info in infos:
+        total += info.file_size
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > _RATIO_MIN_BYTES and ratio > max_ratio:
+            raise InvalidRequestError(
+                f"The xlsx file is rejected: entry '{info.filename}' expands {ratio:.0f}x"
+                f" (limit {max_ratio}x), which looks like a zip bomb"
+            )
+    if total > max_uncompressed:
+        raise InvalidRequestError(
+            f"The xlsx file is rejected: it expands to {total} bytes (limit {max_uncompressed})"
+        )
+
+
+def _sheet(path: Path, fmt: FileFormat, n_rows: int | None) -> Any:
+    if fmt is FileFormat.XLSX:
+        check_xlsx_archive(path)
+    reader = fastexcel.read_excel(path)
+    if not reader.sheet_names:
+        raise InvalidRequestError("The workbook has no sheets")
+    return reader.load_sheet(0, n_rows=n_rows, schema_sample_rows=1000, dtype_coercion="coerce")
+
+
+def read_excel(path: Path, fmt: FileFormat, n_rows: int | None = None) -> pl.DataFrame:
+    """The first sheet, the first row as the header; `n_rows` limits the data rows read."""
+    try:
+        sheet = _sheet(path, fmt, n_rows)
+        return _narrow(pl.DataFrame(sheet.to_arrow()))
+    except InvalidRequestError:
+        raise
+    except Exception as e:
+        if fmt is FileFormat.XLS:
+            return _read_xls_with_xlrd(path, n_rows, e)
+        raise InvalidRequestError(f"The {fmt.value} file cannot be read: {e}") from None
+
+
+def _narrow(df: pl.DataFrame) -> pl.DataFrame:
+    """Excel stores numbers as floats and dates as timestamps: narrow the columns that allow it."""
+    casts: dict[str, pl.Expr] = {}
+    for name, dtype in df.schema.items():
+        column = df.get_column(name).drop_nulls()
+        if column.len() == 0:
+            continue
+        if dtype.is_float() and column.is_finite().all() and (column == column.round(0)).all():
+            if column.abs().max() < 2**53:  # type: ignore[operator]
+                casts[name] = pl.col(name).cast(pl.Int64)
+        elif isinstance(dtype, pl.Datetime) and (column.dt.truncate("1d") == column).all():
+            casts[name] = pl.col(name).cast(pl.Date)
+    return df.with_columns(**casts) if casts else df
+
+
+def count_excel_rows(path: Path, fmt: FileFormat) -> int:
+    """Data rows of the first sheet (the header excluded)."""
+    try:
+        sheet = _sheet(path, fmt, n_rows=1)
+        return int(sheet.total_height)
+    except InvalidRequestError:
+        raise
+    except Exception as e:
+        if fmt is FileFormat.XLS:
+            return _read_xls_with_xlrd(path, None, e).height
+        raise InvalidRequestError(f"The {fmt.value} file cannot be read: {e}") from None
+
+
+def _read_xls_with_xlrd(path: Path, n_rows: int | None, first_error: Exception) -> pl.DataFrame:
+    import xlrd
+
+    try:
+        book = xlrd.open_workbook(str(path), on_demand=True)
+        sheet = book.sheet_by_index(0)
+    except Exception:
+        raise InvalidRequestError(f"The xls file cannot be read: {first_error}") from None
+    if sheet.nrows == 0:
+        return pl.DataFrame()
+    header = [str(v) if v != "" else f"column_{i + 1}" for i, v in enumerate(sheet.row_values(0))]
+    last = sheet.nrows if n_rows is None else min(sheet.nrows, n_rows + 1)
+    columns: dict[str, list[Any]] = {name: [] for name in header}
+    for r in range(1, last):
+        for name, cell in zip(header, sheet.row(r), strict=False):
+            value = cell.value
+            if cell.ctype == xlrd.XL_CELL_DATE:
+                value = xlrd.xldate.xldate_as_datetime(value, book.datemode)
+            elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+                value = None
+            elif cell.ctype == xlrd.XL_CELL_BOOLEAN:
+                value = bool(value)
+            columns[name].append(value)
+    return pl.DataFrame({k: pl.Series(k, v, strict=False) for k, v in columns.items()})

@@ -1,0 +1,102 @@
+"""Preview of a file: column types inferred from a bounded sample, the first rows, the exact row count."""
+
+import datetime as dt
+import decimal
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import polars as pl
+
+from ingest.core.errors import InvalidRequestError
+from ingest.formats.readers import SourceFile, type_label
+
+DEFAULT_PREVIEW_ROWS = 20
+MAX_PREVIEW_ROWS = 1000
+SAMPLE_ROWS = 1000
+SAMPLE_VALUES = 5
+
+
+class ColumnKind(StrEnum):
+    INTEGER = "INTEGER"
+    DECIMAL = "DECIMAL"
+    STRING = "STRING"
+    BOOLEAN = "BOOLEAN"
+    DATE = "DATE"
+    TIMESTAMP = "TIMESTAMP"
+
+
+@dataclass(frozen=True)
+class PreviewColumn:
+    name: str
+    type: ColumnKind
+    nullable: bool
+    sample_values: list[str]
+
+
+@dataclass(frozen=True)
+class FilePreview:
+    columns: list[PreviewColumn]
+    rows: list[dict[str, Any]]  # JSON-ready values: int, float, bool, str or None
+    total_rows: int
+    inferred_types: dict[str, ColumnKind] = field(default_factory=dict)
+
+
+def preview_file(source: SourceFile, rows: int = DEFAULT_PREVIEW_ROWS) -> FilePreview:
+    """Columns, the first `rows` rows (1..1000) and the exact count; InvalidRequestError on bad data."""
+    if not 1 <= rows <= MAX_PREVIEW_ROWS:
+        raise InvalidRequestError(f"previewRows must be between 1 and {MAX_PREVIEW_ROWS}")
+    sample = source.head(max(rows, SAMPLE_ROWS))
+    total = source.count_rows()
+    columns = [_column(sample.get_column(name)) for name in sample.columns]
+    return FilePreview(
+        columns=columns,
+        rows=[{k: _json_value(v) for k, v in row.items()} for row in sample.head(rows).iter_rows(named=True)],
+        total_rows=total,
+        inferred_types={c.name: c.type for c in columns},
+    )
+
+
+def _column(series: pl.Series) -> PreviewColumn:
+    values: list[str] = []
+    for value in series.drop_nulls().head(SAMPLE_ROWS).to_list():
+        text = _text(value)
+        if text not in values:
+            values.append(text)
+        if len(values) == SAMPLE_VALUES:
+            break
+    return PreviewColumn(
+        name=series.name,
+        type=ColumnKind(type_label(series.dtype)),
+        nullable=series.null_count() > 0 or series.len() == 0,
+        sample_values=values,
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return str(_json_value(value))
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)

@@ -1,0 +1,289 @@
+"""File -> polars LazyFrame (streamed where the format allows), row counts, and clear read errors.
+
+Readers were picked by measurement (docs/performance-facts): polars for csv, jsonl, json and avro,
+polars' scan (pyarrow for the footer) for parquet, fastexcel (calamine) for xlsx and xls.
+"""
+
+import codecs
+import csv
+import datetime as dt
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from ingest.core.errors import AppError, InvalidRequestError, PayloadTooLargeError
+from ingest.formats.avro import avro_reader, count_avro_rows
+from ingest.formats.detect import FileFormat
+from ingest.formats.excel import count_excel_rows, read_excel
+
+# Types come from a bounded sample: the first rows of the file.
+INFER_SCHEMA_ROWS = 10_000
+SAMPLE_ROWS = 1_000
+DEFAULT_MAX_JSON_BYTES = 512 * 1024**2
+_ROW_INDEX = "__ingest_row"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A stored file of a known format, readable from a local path."""
+
+    path: Path
+    format: FileFormat
+    # A JSON array is parsed whole (~7x its size in RAM): bigger ones must come as JSON Lines.
+    max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
+
+    def scan(self) -> pl.LazyFrame:
+        """A fresh lazy frame over the whole file; errors surface when it is collected or sunk."""
+        fmt = self.format
+        if fmt is FileFormat.CSV:
+            return pl.scan_csv(
+                self.path, infer_schema_length=INFER_SCHEMA_ROWS, try_parse_dates=True, encoding="utf8"
+            )
+        if fmt is FileFormat.JSONL:
+            lf = pl.scan_ndjson(self.path, infer_schema_length=INFER_SCHEMA_ROWS)
+            return _with_temporal_casts(lf, self._jsonl_sample(lf.collect_schema()))
+        if fmt is FileFormat.PARQUET:
+            self._check_parquet()
+            return pl.scan_parquet(self.path)
+        if fmt is FileFormat.AVRO:
+            return pl.scan_arrow_c_stream(avro_reader(self.path))
+        if fmt is FileFormat.JSON:
+            df = self._read_json()
+            return _with_temporal_casts(df.lazy(), df.head(SAMPLE_ROWS))
+        return read_excel(self.path, fmt).lazy()
+
+    def head(self, n: int) -> pl.DataFrame:
+        """The first `n` rows, read without scanning the whole file where the format allows."""
+        try:
+            if self.format in (FileFormat.XLSX, FileFormat.XLS):
+                return read_excel(self.path, self.format, n_rows=n)
+            return self.scan().head(n).collect()
+        except AppError:
+            raise
+        except Exception as e:
+            raise InvalidRequestError(self.explain(e)) from None
+
+    def count_rows(self) -> int:
+        """Exact data rows, by the cheapest pass the format has."""
+        try:
+            if self.format is FileFormat.PARQUET:
+                self._check_parquet()
+                return int(pq.ParquetFile(self.path).metadata.num_rows)
+            if self.format is FileFormat.AVRO:
+                return count_avro_rows(self.path)
+            if self.format in (FileFormat.XLSX, FileFormat.XLS):
+                return count_excel_rows(self.path, self.format)
+            return int(self.scan().select(pl.len()).collect().item())
+        except AppError:
+            raise
+        except Exception as e:
+            raise InvalidRequestError(self.explain(e)) from None
+
+    def explain(self, error: BaseException) -> str:
+        """A message naming the row, column and value behind a read error when they can be found."""
+        if isinstance(error, AppError):
+            return error.message
+        detail = None
+        try:
+            if self.format is FileFormat.CSV:
+                detail = _explain_csv(self.path, self.scan().collect_schema())
+            elif self.format is FileFormat.JSONL:
+                detail = _explain_jsonl(self.path, self.scan().collect_schema())
+        except Exception:  # the diagnosis is best effort; the original error is reported below
+            detail = None
+        if detail:
+            return detail
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return f"The {self.format.value} file cannot be read: {first_line}"
+
+    def _jsonl_sample(self, schema: pl.Schema) -> pl.DataFrame:
+        # polars' ndjson scan parses whole chunks even under head(): read the first lines only.
+        lines = []
+        with self.path.open("rb") as f:
+            for line in f:
+                lines.append(line)
+                if len(lines) == SAMPLE_ROWS:
+                    break
+        return pl.read_ndjson(io.BytesIO(b"".join(lines)), schema=schema)
+
+    def _check_parquet(self) -> None:
+        try:
+            metadata = pq.ParquetFile(self.path).metadata
+        except Exception as e:
+            raise InvalidRequestError(f"The Parquet file is damaged: {e}") from None
+        declared = sum(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
+        if declared != metadata.num_rows:
+            raise InvalidRequestError(
+                f"The Parquet file is damaged: its footer says {metadata.num_rows} rows"
+                f" but its row groups hold {declared}"
+            )
+
+    def _read_json(self) -> pl.DataFrame:
+        size = self.path.stat().st_size
+        if size > self.max_json_bytes:
+            raise PayloadTooLargeError(
+                f"JSON files over {self.max_json_bytes // 1024**2} MiB are not supported;"
+                " upload JSON Lines instead"
+            )
+        try:
+            return pl.read_json(self.path, infer_schema_length=INFER_SCHEMA_ROWS)
+        except Exception as e:
+            raise InvalidRequestError(self.explain(e)) from None
+
+
+def _with_temporal_casts(lf: pl.LazyFrame, sample: pl.DataFrame) -> pl.LazyFrame:
+    """JSON has no date type: text columns whose sampled values are all ISO dates or timestamps become one."""
+    casts: dict[str, pl.Expr] = {}
+    for name, dtype in sample.schema.items():
+        values = sample.get_column(name).drop_nulls()
+        if dtype != pl.String or values.len() == 0:
+            continue
+        for target, fmt in ((pl.Date(), "%Y-%m-%d"), (pl.Datetime("us"), None)):
+            if _parses(values, target, fmt):
+                casts[name] = _parse_text(pl.col(name), target, fmt, strict=True)
+                break
+    return lf.with_columns(**casts) if casts else lf
+
+
+def _parse_text(column: pl.Expr, target: pl.DataType, fmt: str | None, *, strict: bool) -> pl.Expr:
+    if target == pl.Date:
+        return column.str.to_date(fmt, strict=strict)
+    return column.str.to_datetime(fmt, time_unit="us", strict=strict)
+
+
+def _parses(values: pl.Series, target: pl.DataType, fmt: str | None) -> bool:
+    if not values.str.contains(r"^\d{4}-\d{2}-\d{2}").all():
+        return False
+    if target == pl.Date and not values.str.len_chars().eq(10).all():
+        return False
+    parsed = values.to_frame().select(_parse_text(pl.col(values.name), target, fmt, strict=False))
+    return bool(parsed.null_count().item() == 0)
+
+
+def _csv_parse(column: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
+    """How the CSV reader would have parsed a text column into `dtype` (nulls where it cannot)."""
+    text = column.str.strip_chars()
+    if dtype.is_integer() or dtype.is_float() or dtype.is_decimal():
+        return text.cast(dtype, strict=False)
+    if dtype == pl.Boolean:
+        return text.str.to_lowercase().replace_strict({"true": True, "false": False}, default=None)
+    if dtype == pl.Date:
+        return text.str.to_date(strict=False)
+    if isinstance(dtype, pl.Datetime):
+        return text.str.to_datetime(strict=False, time_unit=dtype.time_unit)
+    return None
+
+
+def _explain_csv(path: Path, schema: pl.Schema) -> str | None:
+    bad_utf8 = _first_invalid_utf8(path)
+    if bad_utf8 is not None:
+        offset, line = bad_utf8
+        return f"The csv file is not valid UTF-8: invalid byte at offset {offset} (line {line})"
+    ragged = _first_ragged_row(path)
+    if ragged is not None:
+        line, fields, expected = ragged
+        return f"Malformed CSV: line {line} has {fields} fields but the header has {expected}"
+    raw = pl.scan_csv(path, infer_schema=False, encoding="utf8").with_row_index(_ROW_INDEX, offset=1)
+    checks = {}
+    for name, dtype in schema.items():
+        parsed = _csv_parse(pl.col(name), dtype)
+        if parsed is not None:
+            checks[name] = parsed.is_null() & pl.col(name).str.strip_chars().str.len_chars().gt(0)
+    if not checks:
+        return None
+    bad = raw.filter(pl.any_horizontal(list(checks.values()))).head(1).collect()
+    if bad.height == 0:
+        return None
+    row = bad.row(0, named=True)
+    for name, check in checks.items():
+        if bad.select(check).item():
+            return _bad_value_message(int(row[_ROW_INDEX]), name, row[name], schema[name])
+    return None
+
+
+def _bad_value_message(row: int, column: str, value: Any, dtype: pl.DataType) -> str:
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    return f"Row {row}, column '{column}': value {shown} is not a valid {type_label(dtype)}"
+
+
+def type_label(dtype: pl.DataType) -> str:
+    if dtype.is_integer():
+        return "INTEGER"
+    if dtype.is_float() or dtype.is_decimal():
+        return "DECIMAL"
+    if dtype == pl.Boolean:
+        return "BOOLEAN"
+    if dtype == pl.Date:
+        return "DATE"
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMP"
+    return "STRING"
+
+
+def _first_invalid_utf8(path: Path) -> tuple[int, int] | None:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    lines = 1
+    with path.open("rb") as f:
+        while chunk := f.read(1024 * 1024):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as e:
+                return offset + e.start, lines + chunk[: e.start].count(b"\n")
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+    return None
+
+
+def _first_ragged_row(path: Path) -> tuple[int, int, int] | None:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            return None
+        for row in reader:
+            if len(row) > len(header):
+                return reader.line_num, len(row), len(header)
+    return None
+
+
+def _json_matches(value: Any, dtype: pl.DataType) -> bool:
+    if value is None:
+        return True
+    if dtype.is_integer():
+        return isinstance(value, int) and not isinstance(value, bool)
+    if dtype.is_float():
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if dtype == pl.Boolean:
+        return isinstance(value, bool)
+    if dtype == pl.String:
+        return isinstance(value, str)
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        parse = dt.date.fromisoformat if dtype == pl.Date else dt.datetime.fromisoformat
+        try:
+            parse(value)
+        except (TypeError, ValueError):
+            return False
+    return True
+
+
+def _explain_jsonl(path: Path, schema: pl.Schema) -> str | None:
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                return f"Malformed JSON Lines: line {line_no} is not valid JSON ({e.msg})"
+            if not isinstance(record, dict):
+                return f"Malformed JSON Lines: line {line_no} is not a JSON object"
+            for name, dtype in schema.items():
+                if not _json_matches(record.get(name), dtype):
+                    return _bad_value_message(line_no, name, record.get(name), dtype)
+    return None
