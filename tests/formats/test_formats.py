@@ -85,7 +85,11 @@ def test_total_rows_is_exact_beyond_the_sample(tmp_path: Path) -> None:
 def test_avro_is_read_in_bounded_chunks(tmp_path: Path) -> None:
     path = tmp_path / "many.avro"
     schema = fastavro.parse_schema(
-        {"type": "record", "name": "r", "fields": [{"name": "n", "type": "long"}, {"name": "s", "type": "string"}]}
+        {
+            "type": "record",
+            "name": "r",
+            "fields": [{"name": "n", "type": "long"}, {"name": "s", "type": "string"}],
+        }
     )
     with path.open("wb") as f:
         fastavro.writer(f, schema, ({"n": i, "s": "v" * 50} for i in range(20_000)), sync_interval=4_000)
@@ -149,7 +153,7 @@ def test_one_byte_file_is_400(tmp_path: Path) -> None:
 def test_invalid_utf8_is_400_at_detection(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
     path.write_bytes(b"a,b\n1,caf\xe9\n")
-    with pytest.raises(InvalidRequestError, match="not valid UTF-8.*offset 9"):
+    with pytest.raises(InvalidRequestError, match=r"not valid UTF-8.*offset 9"):
         detect_format(path, "x.csv")
 
 
@@ -174,7 +178,8 @@ def test_csv_value_beyond_the_sample_names_row_column_value(tmp_path: Path) -> N
     path = tmp_path / "x.csv"
     path.write_text("a,b\n" + "".join(f"{i},x\n" for i in range(12_000)) + "oops,y\n")
     source = SourceFile(path, FileFormat.CSV)
-    with pytest.raises(InvalidRequestError, match="Row 12001, column 'a': value 'oops' is not a valid INTEGER"):
+    message = "Row 12001, column 'a': value 'oops' is not a valid INTEGER"
+    with pytest.raises(InvalidRequestError, match=message):
         source.head(20_000)
     # the same explanation is what the import writer reports
     with pytest.raises(pl.exceptions.ComputeError) as info:
@@ -218,7 +223,7 @@ def test_deeply_nested_json_is_400(tmp_path: Path, fmt: str) -> None:
     depth = 100_000
     body = '{"a":' * depth + "1" + "}" * depth
     path.write_text(f"[{body}]" if fmt == "json" else body + "\n")
-    with pytest.raises(InvalidRequestError, match="nested too deeply|Depth"):
+    with pytest.raises(InvalidRequestError, match=r"nested too deeply|Depth"):
         preview_file(SourceFile(path, detect_format(path, path.name)))
 
 
