@@ -216,7 +216,8 @@ class FakeAirbyte:
             self.connections: dict[str, dict[str, Any]] = {}
             self.jobs: dict[int, dict[str, Any]] = {}
             self.faults: list[Fault] = []
-            self.requests: list[tuple[str, str, int]] = []
+            self.requests: list[tuple[str, str, int]] = []  # (method, path, status) once answered
+            self.arrivals: list[tuple[str, str]] = []  # (method, path) as each request comes in
             self._job_ids = itertools.count(1000)
             self.source_definitions = source_definitions()
             self.destination_definitions = destination_definitions()
@@ -245,7 +246,7 @@ class FakeAirbyte:
     def drop_after_create(
         self, path: str, times: int = 1, seconds: float = 5.0, method: str | None = "POST"
     ) -> None:
-        """Matching requests are carried out, then the answer is held back `seconds` (the client times out)."""
+        """Matching requests are carried out, then the answer is held back `seconds` (client times out)."""
         with self._lock:
             self.faults.append(Fault("drop", path, method, times, seconds=seconds))
 
@@ -355,6 +356,8 @@ class FakeAirbyte:
 
     async def _handle(self, request: Request) -> Response:
         generation = self.generation
+        with self._lock:
+            self.arrivals.append((request.method, request.path))
         fault = self._take_fault(request.method, request.path)
         if fault is not None and fault.kind == "status":
             headers = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
@@ -1055,7 +1058,7 @@ class FakeAirbyte:
                 {
                     "failureOrigin": "source",
                     "failureType": "system_error",
-                    "externalMessage": "Something went wrong in the connector. See the logs for more details.",
+                    "externalMessage": "Something went wrong in the connector.",
                 }
             ]
             if view["status"] == "failed"

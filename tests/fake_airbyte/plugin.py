@@ -1,4 +1,4 @@
-"""Pytest fixtures for the fake Airbyte; load with `pytest_plugins = ["tests.fake_airbyte.plugin"]` or import them.
+"""Pytest fixtures for the fake Airbyte: `pytest_plugins = ["tests.fake_airbyte.plugin"]` or import them.
 
 - `fake_airbyte_server` (session): one server for the whole run.
 - `fake_airbyte` (function): that server with fresh state; tweak it and inject faults per test.
@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from ingest.core.settings import Settings
 from tests.fake_airbyte.app import FakeAirbyte
 from tests.fake_airbyte.server import serve
-from ingest.core.settings import Settings
 
 DESTINATION_CONFIG = {
     "s3_bucket_name": "ingest-lake",
