@@ -426,7 +426,8 @@ def _coerce(value: Any, kind: ColumnType, as_json: bool) -> Any:
     if value is None:
         return None
     if as_json:
-        return _encoder.encode(value).decode("utf-8")
+        # feed() already turned JSON-column values into their JSON text; anything else is encoded here
+        return value if isinstance(value, str) else _encoder.encode(value).decode("utf-8")
     try:
         if kind is ColumnType.INTEGER:
             if isinstance(value, bool):
