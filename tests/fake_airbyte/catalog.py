@@ -1,6 +1,9 @@
 """The connector definitions the fake Airbyte knows: specs and discovered catalogs (config-API camelCase)."""
 
+import uuid
 from typing import Any
+
+from ingest.engines.registry import all_connectors, docker_repository
 
 FAKER_ID = "dfd88b22-b603-4c3d-aad7-3701784586b1"
 POSTGRES_ID = "decd338e-5647-4c0b-adf4-da0e75f5a750"
@@ -178,8 +181,42 @@ POSTGRES_CATALOG = [
 FILE_CATALOG = [_stream("data", {"value": {"type": ["null", "string"]}})]
 
 
+GENERIC_CATALOG = [
+    _stream(
+        "records",
+        {"id": {"type": ["null", "integer"]}, "value": {"type": ["null", "string"]}, "updated_at": _TS},
+        primary_key=[["id"]],
+        cursor=["updated_at"],
+    )
+]
+
+
+def _generic_definitions(known: set[str]) -> list[dict[str, Any]]:
+    """Every other connector of our registry, with a permissive spec and a one-stream catalog."""
+    return [
+        {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, docker_repository(c))),
+            "name": c.airbyte_definition_name,
+            "dockerRepository": docker_repository(c),
+            "dockerImageTag": c.version or "1.0.0",
+            "spec": {
+                "type": "object",
+                "properties": {"password": {"type": "string", "airbyte_secret": True}},
+            },
+            "catalog": GENERIC_CATALOG,
+        }
+        for c in all_connectors()
+        if docker_repository(c) not in known
+    ]
+
+
 def source_definitions() -> list[dict[str, Any]]:
     """Name, Docker repository, spec and catalog of each source definition."""
+    definitions = _specific_definitions()
+    return definitions + _generic_definitions({d["dockerRepository"] for d in definitions})
+
+
+def _specific_definitions() -> list[dict[str, Any]]:
     return [
         {
             "id": FAKER_ID,

@@ -40,8 +40,9 @@ def fake_airbyte(fake_airbyte_server: FakeAirbyte) -> Iterator[FakeAirbyte]:
     fake_airbyte_server.reset()
 
 
-def airbyte_settings_for(fake: FakeAirbyte, **overrides: object) -> Settings:
-    values: dict[str, object] = {
+def airbyte_overrides(fake: FakeAirbyte) -> dict[str, object]:
+    """Settings fields pointing the AirbyteEngine at `fake`: `dataclasses.replace(settings, **these)`."""
+    return {
         "engine": "airbyte",
         "airbyte_url": fake.url,
         "airbyte_client_id": fake.client_id,
@@ -54,8 +55,10 @@ def airbyte_settings_for(fake: FakeAirbyte, **overrides: object) -> Settings:
         "airbyte_retry_max_backoff_seconds": 0.2,
         "airbyte_destination_config": json.dumps(DESTINATION_CONFIG),
     }
-    values.update(overrides)
-    return Settings.from_env({}, **values)
+
+
+def airbyte_settings_for(fake: FakeAirbyte, **overrides: object) -> Settings:
+    return Settings.from_env({}, **{**airbyte_overrides(fake), **overrides})
 
 
 @pytest.fixture

@@ -290,3 +290,13 @@ async def test_list_remote_pages_through_everything(engine: AirbyteEngine, fake_
     assert remote.workspace_id == workspace
     assert remote.source_ids == source_ids
     assert remote.connection_ids == frozenset()
+
+
+async def test_every_airbyte_connector_resolves_a_definition(
+    engine: AirbyteEngine, fake_airbyte: FakeAirbyte
+) -> None:
+    from ingest.engines.registry import runnable_by
+
+    specs = {c.id: await engine.spec(c) for c in runnable_by("airbyte")}
+
+    assert all(spec.get("type") == "object" for spec in specs.values())

@@ -24,12 +24,15 @@ from ingest.core.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from ingest.core.logging import get_logger
 from ingest.core.settings import Settings
 
 PUBLIC = "/api/public/v1"
 CONFIG = "/api/v1"
 _PAGE = 100  # the public API's maximum `limit`
 _TOKEN_MARGIN_SECONDS = 60.0
+
+log = get_logger("ingest.engines.airbyte")
 
 
 class RemoteNotFoundError(NotFoundError):
@@ -223,7 +226,7 @@ class AirbyteClient:
         attempts = max(1, self._settings.airbyte_retry_attempts)
         retrying = AsyncRetrying(
             stop=stop_after_attempt(attempts),
-            wait=self._wait,
+            wait=lambda state: self._wait(state, operation),
             retry=retry_if_exception_type(_Transient),
             reraise=True,
         )
@@ -236,14 +239,25 @@ class AirbyteClient:
             raise self._final_error(failure, operation, timeout, attempts) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait(self, state: RetryCallState) -> float:
+    def _wait(self, state: RetryCallState, operation: str) -> float:
         outcome = state.outcome
         failure = outcome.exception() if outcome is not None else None
         cap = self._settings.airbyte_retry_max_backoff_seconds
         if isinstance(failure, _Transient) and failure.retry_after is not None:
-            return float(min(failure.retry_after, cap))
-        base = self._settings.airbyte_retry_backoff_seconds * 2 ** (state.attempt_number - 1)
-        return float(min(cap, base) * (0.5 + random.random() / 2))
+            wait = float(min(failure.retry_after, cap))
+        else:
+            base = self._settings.airbyte_retry_backoff_seconds * 2 ** (state.attempt_number - 1)
+            wait = float(min(cap, base) * (0.5 + random.random() / 2))
+        if isinstance(failure, _Transient):
+            log.info(
+                "airbyte.request.retry",
+                operation=operation,
+                attempt=state.attempt_number,
+                kind=failure.kind,
+                status=failure.status,
+                wait_seconds=round(wait, 3),
+            )
+        return wait
 
     async def _ambiguous(self, request: _Request, kind: str, status: int | None = None) -> Any:
         """After a failure that may have happened after Airbyte acted: recover, give up, or retry."""
@@ -269,8 +283,10 @@ class AirbyteClient:
             return await self._ambiguous(request, "unreachable")
 
         status = response.status_code
-        if status in (429, 502, 503):  # shedding load or a gateway without upstream: not processed
+        if status in (429, 503):  # shedding load: the request was not processed
             raise _Transient("unavailable", status, _retry_after(response))
+        if status == 502:  # a gateway: Airbyte may have acted before the proxy lost its answer
+            return await self._ambiguous(request, "unavailable", status)
         if status in (408, 504):
             return await self._ambiguous(request, "timeout", status)
         if status >= 500:

@@ -31,6 +31,7 @@ from ingest.engines.base import (
     CheckResult,
     ConnectorType,
     DiscoveredStream,
+    PlatformEngine,
     ReadRequest,
     RemoteConnection,
     RemoteJob,
@@ -576,3 +577,7 @@ class AirbyteEngine:
             frozenset(str(c["connectionId"]) for c in connections),
             frozenset(str(d["destinationId"]) for d in destinations),
         )
+
+
+def _conforms(engine: AirbyteEngine) -> PlatformEngine:
+    return engine  # mypy proves AirbyteEngine implements every PlatformEngine method
