@@ -1,0 +1,432 @@
+"""Writes into Iceberg tables: one atomic commit per job, idempotent by job id, memory bounded.
+
+The pipeline is the measured best one (docs/performance-facts): a polars lazy plan (renames and casts
+included) streamed by `LazyFrame.sink_iceberg` into rolling Parquet files, then one pyiceberg transaction
+that adds them with the job id in the snapshot summary. pyiceberg's own `append(RecordBatchReader)` is
+not memory bounded and is not used.
+"""
+
+import contextlib
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+import polars as pl
+import pyarrow as pa
+from pyiceberg.catalog import Catalog
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
+from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
+from pyiceberg.io.pyarrow import PyArrowFileIO, schema_to_pyarrow
+from pyiceberg.table import Table
+from pyiceberg.table.snapshots import Operation
+
+from ingest.core.errors import AppError, InvalidRequestError, UpstreamError
+
+JOB_ID_PROPERTY = "ingest.job-id"
+_ROW_INDEX = "__ingest_row"
+_PROGRESS_SECONDS = 1.0
+
+Progress = Callable[[int], None]
+Source = pl.LazyFrame | Callable[[], pl.LazyFrame]
+
+
+class WriteMode(StrEnum):
+    APPEND = "append"
+    OVERWRITE = "overwrite"
+    UPSERT = "upsert"
+
+
+class SchemaMismatchError(InvalidRequestError):
+    """The incoming columns cannot go into the existing table."""
+
+
+class DataConversionError(InvalidRequestError):
+    """A value of the input cannot be read or converted; the message names row, column and value."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    rows_written: int
+    snapshot_id: int | None
+    already_applied: bool  # the job id was found in an earlier snapshot: nothing was written this time
+    table_created: bool = False
+
+
+def _iceberg_dtype(dtype: pl.DataType) -> pl.DataType | None:
+    """The lossless type Iceberg can hold for a polars type (None: keep it)."""
+    if dtype in (pl.Int8, pl.Int16, pl.UInt8, pl.UInt16):
+        return pl.Int32()
+    if dtype == pl.UInt32:
+        return pl.Int64()
+    if dtype == pl.UInt64:
+        return pl.Decimal(20, 0)
+    if dtype == pl.Float16:
+        return pl.Float32()
+    if dtype in (pl.Categorical, pl.Null) or isinstance(dtype, pl.Enum):
+        return pl.String()
+    if isinstance(dtype, pl.Datetime) and (dtype.time_unit != "us" or dtype.time_zone not in (None, "UTC")):
+        return pl.Datetime("us", "UTC" if dtype.time_zone else None)
+    return None
+
+
+def _castable(src: pl.DataType, dst: pl.DataType) -> bool:
+    if src == dst or src == pl.Null or dst == pl.String or src == pl.String:
+        return True
+    if src.is_numeric() and dst.is_numeric():
+        return True
+    return src == pl.Date and isinstance(dst, pl.Datetime)
+
+
+def _label(dtype: pl.DataType) -> str:
+    return str(dtype)
+
+
+def _table_schema(table: Table) -> tuple[pl.Schema, set[str]]:
+    arrow = schema_to_pyarrow(table.schema(), include_field_ids=False)
+    schema = pl.DataFrame(arrow.empty_table()).schema
+    required = {f.name for f in table.schema().fields if f.required}
+    return schema, required
+
+
+def _rename(lf: pl.LazyFrame, mappings: dict[str, str] | None) -> pl.LazyFrame:
+    if not mappings:
+        return lf
+    columns = lf.collect_schema().names()
+    unknown = sorted(set(mappings) - set(columns))
+    if unknown:
+        raise InvalidRequestError(f"Column mappings name unknown source columns: {', '.join(unknown)}")
+    renames = {src: dst for src, dst in mappings.items() if src != dst}
+    targets = [renames.get(c, c) for c in columns]
+    duplicates = sorted({t for t in targets if targets.count(t) > 1})
+    if duplicates:
+        raise InvalidRequestError(f"Column mappings produce duplicate column names: {', '.join(duplicates)}")
+    for target in renames.values():
+        if not target or len(target) > 256:
+            raise InvalidRequestError("Target column names must be 1 to 256 characters")
+    return lf.rename(renames)
+
+
+def _normalize(lf: pl.LazyFrame) -> pl.LazyFrame:
+    casts = {}
+    for name, dtype in lf.collect_schema().items():
+        target = _iceberg_dtype(dtype)
+        if target is not None:
+            casts[name] = pl.col(name).cast(target)
+    return lf.with_columns(**casts) if casts else lf
+
+
+def _fit(lf: pl.LazyFrame, table: Table) -> tuple[pl.LazyFrame, dict[str, pl.DataType], bool]:
+    """Cast the incoming columns to the table's types; (plan, casts made, new columns present).
+
+    Raises SchemaMismatchError when a column's type cannot convert or a required column is missing.
+    """
+    incoming = lf.collect_schema()
+    table_schema, required = _table_schema(table)
+    problems = []
+    casts: dict[str, pl.DataType] = {}
+    for name, dtype in incoming.items():
+        target = table_schema.get(name)
+        if target is None or target == dtype:
+            continue
+        if not _castable(dtype, target):
+            problems.append(
+                f"column '{name}' is {_label(target)} in the table but {_label(dtype)} in the input"
+            )
+        else:
+            casts[name] = target
+    missing_required = sorted(required - set(incoming.names()))
+    if missing_required:
+        problems.append(f"required columns missing from the input: {', '.join(missing_required)}")
+    if problems:
+        raise SchemaMismatchError("The input does not fit the existing table: " + "; ".join(problems))
+    exprs = [
+        pl.col(name).cast(target, strict=True) if name in casts else pl.lit(None, dtype=target).alias(name)
+        for name, target in table_schema.items()
+        if name in casts or name not in incoming
+    ]
+    new_columns = any(name not in table_schema for name in incoming.names())
+    order = list(table_schema.names()) + [n for n in incoming.names() if n not in table_schema]
+    return lf.with_columns(exprs).select(order), casts, new_columns
+
+
+def _with_progress(lf: pl.LazyFrame, progress: Progress | None) -> pl.LazyFrame:
+    """Count rows as they stream: an elementwise UDF on the first column (the sink stays streaming)."""
+    columns = lf.collect_schema()
+    if progress is None or not columns:
+        return lf
+    lock = threading.Lock()
+    state = {"rows": 0, "reported": time.monotonic()}
+
+    def count(series: pl.Series) -> pl.Series:
+        with lock:
+            state["rows"] += len(series)
+            now = time.monotonic()
+            due = now - state["reported"] >= _PROGRESS_SECONDS
+            if due:
+                state["reported"] = now
+            rows = int(state["rows"])
+        if due:
+            progress(rows)
+        return series
+
+    first, dtype = next(iter(columns.items()))
+    return lf.with_columns(pl.col(first).map_batches(count, return_dtype=dtype, is_elementwise=True))
+
+
+def job_snapshots(table: Table, job_id: str) -> list[Any]:
+    return [
+        s for s in table.snapshots() if s.summary is not None and s.summary.get(JOB_ID_PROPERTY) == job_id
+    ]
+
+
+def _added(snapshot: Any) -> int:
+    """Rows a job's snapshot added; the delete half of an overwrite counts none (it rewrites old rows)."""
+    summary = snapshot.summary
+    if summary is None or summary.operation != Operation.APPEND:
+        return 0
+    return int(summary.get("added-records") or 0)
+
+
+def _result(table: Table, job_id: str, *, already: bool, created: bool) -> WriteResult:
+    snapshots = job_snapshots(table, job_id)
+    rows = sum(_added(s) for s in snapshots)
+    last = snapshots[-1].snapshot_id if snapshots else None
+    return WriteResult(rows_written=rows, snapshot_id=last, already_applied=already, table_created=created)
+
+
+def _staged_table(table: Table) -> tuple[Table, str]:
+    """The same table, its new data files directed to a directory of their own (deleted if the job fails).
+
+    `write.data.path` is changed on the in-memory metadata only: the commit sends updates, not this copy,
+    so the catalog never stores it.
+    """
+    metadata = table.metadata
+    staging = f"{metadata.location.rstrip('/')}/data/ingest-{uuid.uuid4().hex}"
+    properties = {**metadata.properties, "write.data.path": staging}
+    staged_metadata = metadata.model_copy(update={"properties": properties})
+    return Table(table.name(), staged_metadata, table.metadata_location, table.io, table.catalog), staging
+
+
+def _delete_dir(table: Table, location: str) -> None:
+    io = table.io
+    if not isinstance(io, PyArrowFileIO):
+        return
+    scheme, netloc, path = PyArrowFileIO.parse_location(location)
+    fs = io.fs_by_scheme(scheme, netloc)
+    # Twice: a writer thread of the failed sink may still close one last file after the first pass.
+    for attempt in range(2):
+        if attempt:
+            time.sleep(0.5)
+        if fs.get_file_info(path).type.name != "NotFound":
+            fs.delete_dir(path)
+
+
+def _find_bad_cast(source: Callable[[], pl.LazyFrame], mappings: dict[str, str] | None,
+                   casts: dict[str, pl.DataType]) -> str | None:
+    """First row whose value does not convert: null after a lenient cast but not before."""
+    lf = _normalize(_rename(source(), mappings)).with_row_index(_ROW_INDEX, offset=1)
+    checks = {
+        name: pl.col(name).cast(target, strict=False).is_null() & pl.col(name).is_not_null()
+        for name, target in casts.items()
+    }
+    bad = lf.filter(pl.any_horizontal(list(checks.values()))).head(1).collect()
+    if bad.height == 0:
+        return None
+    row = bad.row(0, named=True)
+    for name, check in checks.items():
+        if bad.select(check).item():
+            value = repr(row[name])
+            value = value if len(value) <= 80 else value[:77] + "..."
+            return (
+                f"Row {row[_ROW_INDEX]}, column '{name}': value {value} cannot be converted"
+                f" to the table's type {_label(casts[name])}"
+            )
+    return None
+
+
+def _load(catalog: Catalog, identifier: tuple[str, str]) -> Table | None:
+    try:
+        return catalog.load_table(identifier)
+    except NoSuchTableError:
+        return None
+
+
+def _create(catalog: Catalog, identifier: tuple[str, str], schema: pl.Schema) -> Table:
+    catalog.create_namespace_if_not_exists(identifier[:1])
+    arrow = pa.schema([pa.field(name, field.type, nullable=True) for name, field in
+                       zip(schema.names(), pl.DataFrame(schema=schema).to_arrow().schema, strict=True)])
+    return catalog.create_table(identifier, schema=arrow)
+
+
+def write_frame(
+    catalog: Catalog,
+    identifier: tuple[str, str],
+    source: Source,
+    *,
+    job_id: str,
+    mode: WriteMode = WriteMode.APPEND,
+    column_mappings: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    explain: Callable[[BaseException], str] | None = None,
+    overwrite_filter: BooleanExpression | None = None,
+) -> WriteResult:
+    """Stream `source` into the table in ONE commit tagged with `job_id`; a committed job id is a no-op.
+
+    The table is created (all columns optional) when missing and dropped again if this write fails.
+    Into an existing table, columns are cast to the table's types and new columns are added by schema
+    evolution in the same commit; `overwrite` replaces the schema too when the input does not fit.
+    On failure nothing is committed, the staged data files are deleted, and input errors are raised as
+    DataConversionError / SchemaMismatchError with a message naming the row, column and value.
+    `source` may be a callable returning a fresh LazyFrame: it is then rescanned to locate a bad value.
+    `progress(rows)` is called from polars' worker threads about once a second.
+    """
+    if mode is WriteMode.UPSERT:
+        raise ValueError("use write_batches for upserts")
+    rescan = None if isinstance(source, pl.LazyFrame) else source
+    lf = _normalize(_rename(rescan() if rescan is not None else source, column_mappings))  # type: ignore[arg-type]
+
+    table = _load(catalog, identifier)
+    if table is not None and job_snapshots(table, job_id):
+        return _result(table, job_id, already=True, created=False)
+    created = table is None
+    if table is None:
+        table = _create(catalog, identifier, lf.collect_schema())
+
+    schema_mode: Literal["merge", "overwrite"] | None = None
+    casts: dict[str, pl.DataType] = {}
+    if not created:
+        try:
+            lf, casts, new_columns = _fit(lf, table)
+            schema_mode = "merge" if new_columns else None
+        except SchemaMismatchError:
+            if mode is not WriteMode.OVERWRITE:
+                raise
+            schema_mode = "overwrite"
+
+    staged, staging_dir = _staged_table(table)
+    try:
+        _with_progress(lf, progress).sink_iceberg(
+            staged,
+            mode="overwrite" if mode is WriteMode.OVERWRITE else "append",
+            schema_mode=schema_mode,
+            overwrite_filter=overwrite_filter,
+            snapshot_properties={JOB_ID_PROPERTY: job_id},
+        )
+    except BaseException as e:
+        _cleanup(catalog, identifier, table, staging_dir, created=created)
+        raise _translate(e, rescan, column_mappings, casts, explain) from e
+
+    table = catalog.load_table(identifier)
+    result = _result(table, job_id, already=False, created=created)
+    if progress is not None:
+        progress(result.rows_written)
+    return result
+
+
+def _cleanup(
+    catalog: Catalog, identifier: tuple[str, str], table: Table, staging: str, *, created: bool
+) -> None:
+    # Best effort: the commit did not happen, so nothing here is visible to readers either way.
+    try:
+        _delete_dir(table, staging)
+    finally:
+        if created:
+            with contextlib.suppress(NoSuchTableError):
+                catalog.purge_table(identifier)
+
+
+def _translate(
+    error: BaseException,
+    rescan: Callable[[], pl.LazyFrame] | None,
+    mappings: dict[str, str] | None,
+    casts: dict[str, pl.DataType],
+    explain: Callable[[BaseException], str] | None,
+) -> BaseException:
+    if isinstance(error, AppError):
+        return error
+    if isinstance(error, CommitFailedException):
+        return UpstreamError(f"The table changed during the write; retry the job ({error})")
+    if isinstance(error, pl.exceptions.PolarsError):
+        message = None
+        if rescan is not None and casts:
+            try:
+                message = _find_bad_cast(rescan, mappings, casts)
+            except Exception:  # the input itself does not read: let `explain` say why
+                message = None
+        if message is None and explain is not None:
+            message = explain(error)
+        if message is None:
+            lines = str(error).strip().splitlines()
+            message = f"The input cannot be written: {lines[0] if lines else type(error).__name__}"
+        return DataConversionError(message)
+    return error
+
+
+def _key_filter(keys: pl.DataFrame) -> BooleanExpression:
+    names = keys.columns
+    if len(names) == 1:
+        return In(names[0], set(keys.get_column(names[0]).to_list()))  # type: ignore[call-arg,arg-type]
+    terms: list[BooleanExpression] = []
+    for row in keys.iter_rows():
+        parts: list[BooleanExpression] = [
+            EqualTo(n, v)  # type: ignore[call-arg,arg-type]
+            for n, v in zip(names, row, strict=True)
+        ]
+        term = parts[0]
+        for p in parts[1:]:
+            term = And(term, p)
+        terms.append(term)
+    result = terms[0]
+    for t in terms[1:]:
+        result = Or(result, t)
+    return result
+
+
+def write_batches(
+    catalog: Catalog,
+    identifier: tuple[str, str],
+    batches: pa.RecordBatchReader,
+    *,
+    job_id: str,
+    mode: WriteMode = WriteMode.APPEND,
+    primary_key: list[str] | None = None,
+    progress: Progress | None = None,
+    staging_dir: str | None = None,
+) -> WriteResult:
+    """Write a stream of Arrow batches (a sync's records) in one commit, with the guarantees of `write_frame`.
+
+    `upsert` replaces the table's rows whose `primary_key` matches an incoming row (the last incoming row
+    of a key wins) and appends the rest, in one commit: the batches are first staged as local Parquet
+    (bounded memory) so their keys can be known before the commit; only the keys are held in memory.
+    """
+    if mode is not WriteMode.UPSERT:
+        return write_frame(catalog, identifier, pl.scan_arrow_c_stream(batches), job_id=job_id, mode=mode,
+                           progress=progress)
+    if not primary_key:
+        raise InvalidRequestError("An upsert needs a primary key")
+    with tempfile.TemporaryDirectory(prefix="ingest-upsert-", dir=staging_dir) as tmp:
+        staged = f"{tmp}/staged.parquet"
+        pl.scan_arrow_c_stream(batches).sink_parquet(staged)
+        lf = pl.scan_parquet(staged)
+        missing = [k for k in primary_key if k not in lf.collect_schema()]
+        if missing:
+            raise InvalidRequestError(f"Primary key columns missing from the records: {', '.join(missing)}")
+        deduped = lf.unique(subset=primary_key, keep="last", maintain_order=True)
+        table = _load(catalog, identifier)
+        if table is None or table.current_snapshot() is None:
+            return write_frame(catalog, identifier, deduped, job_id=job_id, progress=progress)
+        keys = lf.select(primary_key).unique().collect()
+        if keys.height == 0:
+            return write_frame(catalog, identifier, deduped, job_id=job_id, progress=progress)
+        return write_frame(catalog, identifier, deduped, job_id=job_id, mode=WriteMode.OVERWRITE,
+                           progress=progress, overwrite_filter=_key_filter(keys))
+
+
+def batches_reader(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatchReader:
+    """Wrap a batch iterator for `write_batches`."""
+    return pa.RecordBatchReader.from_batches(schema, batches)
