@@ -174,15 +174,21 @@ class AirbyteClient:
 
     async def _fetch_token(self) -> _Token:
         started = time.monotonic()
-        response = await self._http.post(
-            f"{self.base_url}{PUBLIC}/applications/token",
-            json={
-                "client_id": self._settings.airbyte_client_id,
-                "client_secret": self._settings.airbyte_client_secret or "",
-                "grant-type": "client_credentials",
-            },
-            timeout=self._timeout,
-        )
+        try:
+            response = await self._http.post(
+                f"{self.base_url}{PUBLIC}/applications/token",
+                json={
+                    "client_id": self._settings.airbyte_client_id,
+                    "client_secret": self._settings.airbyte_client_secret or "",
+                    "grant-type": "client_credentials",
+                },
+                timeout=self._timeout,
+            )
+        except httpx.TimeoutException as exc:
+            # the token call is idempotent: never let it look like an ambiguous write or connector timeout
+            raise _Transient("timeout") from exc
+        except httpx.TransportError as exc:
+            raise _Transient("unreachable") from exc
         if response.status_code == 429:
             raise _Transient("unavailable", 429, _retry_after(response))
         if response.status_code >= 500:
@@ -337,6 +343,12 @@ class AirbyteClient:
                 f"the Airbyte application user lacks a role on this workspace at {self.base_url}"
             )
         if status == 404:
+            if problem_message(response) == "Page Not Found":
+                # the route itself is missing (config-API endpoints vanish between Airbyte releases)
+                return UpstreamError(
+                    f"Airbyte at {self.base_url} does not serve {response.request.url.path}; "
+                    "this Airbyte version may be unsupported"
+                )
             return RemoteNotFoundError("the object no longer exists in Airbyte")
         message = scrub(problem_message(response), config)
         if status == 409:
