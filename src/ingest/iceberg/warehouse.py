@@ -121,7 +121,12 @@ class Warehouse:
         """See `ingest.iceberg.writer.write_batches`."""
         ref = self.ref(tenant_id, schema, table)
         return write_batches(
-            self.catalog, ref.identifier, batches, job_id=job_id, mode=mode, primary_key=primary_key,
+            self.catalog,
+            ref.identifier,
+            batches,
+            job_id=job_id,
+            mode=mode,
+            primary_key=primary_key,
             progress=progress,
         )
 

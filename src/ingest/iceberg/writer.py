@@ -226,8 +226,9 @@ def _delete_dir(table: Table, location: str) -> None:
             fs.delete_dir(path)
 
 
-def _find_bad_cast(source: Callable[[], pl.LazyFrame], mappings: dict[str, str] | None,
-                   casts: dict[str, pl.DataType]) -> str | None:
+def _find_bad_cast(
+    source: Callable[[], pl.LazyFrame], mappings: dict[str, str] | None, casts: dict[str, pl.DataType]
+) -> str | None:
     """First row whose value does not convert: null after a lenient cast but not before."""
     lf = _normalize(_rename(source(), mappings)).with_row_index(_ROW_INDEX, offset=1)
     checks = {
@@ -258,8 +259,12 @@ def _load(catalog: Catalog, identifier: tuple[str, str]) -> Table | None:
 
 def _create(catalog: Catalog, identifier: tuple[str, str], schema: pl.Schema) -> Table:
     catalog.create_namespace_if_not_exists(identifier[:1])
-    arrow = pa.schema([pa.field(name, field.type, nullable=True) for name, field in
-                       zip(schema.names(), pl.DataFrame(schema=schema).to_arrow().schema, strict=True)])
+    arrow = pa.schema(
+        [
+            pa.field(name, field.type, nullable=True)
+            for name, field in zip(schema.names(), pl.DataFrame(schema=schema).to_arrow().schema, strict=True)
+        ]
+    )
     return catalog.create_table(identifier, schema=arrow)
 
 
@@ -405,8 +410,9 @@ def write_batches(
     (bounded memory) so their keys can be known before the commit; only the keys are held in memory.
     """
     if mode is not WriteMode.UPSERT:
-        return write_frame(catalog, identifier, pl.scan_arrow_c_stream(batches), job_id=job_id, mode=mode,
-                           progress=progress)
+        return write_frame(
+            catalog, identifier, pl.scan_arrow_c_stream(batches), job_id=job_id, mode=mode, progress=progress
+        )
     if not primary_key:
         raise InvalidRequestError("An upsert needs a primary key")
     with tempfile.TemporaryDirectory(prefix="ingest-upsert-", dir=staging_dir) as tmp:
@@ -423,8 +429,15 @@ def write_batches(
         keys = lf.select(primary_key).unique().collect()
         if keys.height == 0:
             return write_frame(catalog, identifier, deduped, job_id=job_id, progress=progress)
-        return write_frame(catalog, identifier, deduped, job_id=job_id, mode=WriteMode.OVERWRITE,
-                           progress=progress, overwrite_filter=_key_filter(keys))
+        return write_frame(
+            catalog,
+            identifier,
+            deduped,
+            job_id=job_id,
+            mode=WriteMode.OVERWRITE,
+            progress=progress,
+            overwrite_filter=_key_filter(keys),
+        )
 
 
 def batches_reader(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatchReader:

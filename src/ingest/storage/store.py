@@ -149,8 +149,12 @@ class S3Storage(Storage):
         async def flush() -> None:
             number = len(parts) + 1
             response = await asyncio.to_thread(
-                self.client.upload_part, Bucket=self.bucket, Key=s3_key, UploadId=upload_id,
-                PartNumber=number, Body=bytes(buffer),
+                self.client.upload_part,
+                Bucket=self.bucket,
+                Key=s3_key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=bytes(buffer),
             )
             parts.append({"PartNumber": number, "ETag": response["ETag"]})
             buffer.clear()
@@ -166,7 +170,10 @@ class S3Storage(Storage):
             if buffer or not parts:
                 await flush()
             await asyncio.to_thread(
-                self.client.complete_multipart_upload, Bucket=self.bucket, Key=s3_key, UploadId=upload_id,
+                self.client.complete_multipart_upload,
+                Bucket=self.bucket,
+                Key=s3_key,
+                UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
             )
         except BaseException:
