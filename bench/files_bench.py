@@ -41,7 +41,8 @@ def generate(path: Path, rows: int) -> None:
         country=pl.format("C{}", i % 6),
         customer_name=pl.format("Customer {} {}", i, (i * 31) % 997),
         comment=pl.format(
-            "Order {} shipped by standard carrier; note: please leave the parcel at the front desk of building {} (ring twice, ask for the duty manager)",
+            "Order {} shipped by standard carrier; note: please leave the parcel at the front desk"
+            " of building {} (ring twice, ask for the duty manager)",
             i,
             (i * 13) % 10_007,
         ),
