@@ -297,14 +297,15 @@ class RecordBatcher:
             fields = _raw_fields_decoder.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return data  # not an object: the row-by-row fallback deals with it
+        out: dict[str, Any] = fields
         changed = False
-        out: dict[str, Any] = {}
-        for key, raw in fields.items():
-            if key in json_columns and bytes(raw) != b"null":
-                out[key] = bytes(raw).decode("utf-8")
-                changed = True
-            else:
-                out[key] = raw
+        for key in json_columns:
+            raw = fields.get(key)
+            if raw is not None:
+                text = bytes(raw)
+                if text != b"null":
+                    out[key] = text.decode("utf-8")
+                    changed = True
         return _encoder.encode(out) if changed else data
 
     def _on_state(self, state: dict[str, Any]) -> None:

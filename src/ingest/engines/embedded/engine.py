@@ -3,7 +3,7 @@
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +188,7 @@ class ReadRun:
         self._engine = engine
         self._request = request
         self._cancel = cancel
-        self._iterator: AsyncIterator[bytes] | None = None
+        self._iterator: AsyncGenerator[bytes, None] | None = None
         self.diagnostics = Diagnostics(request.connector.id, _no_scrub, engine.diagnostics_lines)
         self.pid: int | None = None
         self.returncode: int | None = None
@@ -204,7 +204,7 @@ class ReadRun:
     async def aclose(self) -> None:
         """Stop the connector (if still running) and remove its temp files."""
         if self._iterator is not None:
-            await self._iterator.aclose()  # type: ignore[attr-defined]
+            await self._iterator.aclose()
 
     async def __aenter__(self) -> "ReadRun":
         return self
@@ -212,7 +212,7 @@ class ReadRun:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _lines(self) -> AsyncIterator[bytes]:
+    async def _lines(self) -> AsyncGenerator[bytes, None]:
         engine, request, connector = self._engine, self._request, self._request.connector
         settings = engine.settings
         scrub = await engine.scrubber(connector, request.config)
