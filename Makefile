@@ -24,8 +24,8 @@ run: $(STAMP) ## set up, migrate and start the API + a worker on :8113 (embedded
 	$(BIN)/ingest migrate
 	$(BIN)/ingest serve
 
-test: $(STAMP) ## run the whole test suite
-	$(BIN)/pytest -q -p no:cacheprovider
+test: $(STAMP) ## run the whole test suite (connector installs are cached in .ingest/test-connectors)
+	INGEST_TEST_CONNECTORS_DIR=$${INGEST_TEST_CONNECTORS_DIR:-$(CURDIR)/.ingest/test-connectors} $(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check src tests bench

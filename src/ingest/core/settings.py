@@ -45,6 +45,7 @@ class Settings:
 
     # engines
     engine: str = "embedded"
+    connectors_home: Path | None = None  # where connector virtualenvs live (default <data dir>/connectors)
     connector_timeout_seconds: float = 300.0
     connector_read_timeout_seconds: float = 6 * 3600.0
     connector_kill_grace_seconds: float = 10.0  # SIGTERM -> SIGKILL grace for a stopped connector
@@ -91,7 +92,7 @@ class Settings:
                 values[f.name] = int(raw)
             elif f.type is float or kind == "float":
                 values[f.name] = float(raw)
-            elif f.type is Path or kind == "Path":
+            elif f.type is Path or "Path" in kind:
                 values[f.name] = Path(raw)
             elif "list" in kind:
                 values[f.name] = _list(raw)
@@ -100,6 +101,8 @@ class Settings:
         values.update(overrides)
         settings = cls(**values)
         object.__setattr__(settings, "data_dir", Path(settings.data_dir).resolve())
+        if settings.connectors_home is not None:
+            object.__setattr__(settings, "connectors_home", Path(settings.connectors_home).resolve())
         return settings
 
     @property
@@ -108,4 +111,4 @@ class Settings:
 
     @property
     def connectors_dir(self) -> Path:
-        return self.data_dir / "connectors"
+        return self.connectors_home or self.data_dir / "connectors"

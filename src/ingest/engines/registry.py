@@ -89,7 +89,7 @@ _CONNECTORS: tuple[ConnectorType, ...] = (
         "file",
         "File (CSV, JSON, Excel, Feather, Parquet)",
         "airbyte-source-file",
-        "0.6.0",
+        "0.5.39",  # 0.6.0 pins smart-open[all]==0.6.0, which does not exist: uninstallable
         "File (CSV, JSON, Excel, Feather, Parquet)",
         ("url", "provider.storage", "provider.host", "provider.storage_account"),
     ),

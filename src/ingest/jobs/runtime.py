@@ -24,6 +24,21 @@ class Runtime:
         return create_engine(self.settings)
 
 
+    @cached_property
+    def secret_box(self) -> Any:
+        """Encrypts connector secrets at rest (`INGEST_SECRET_KEY`, or a development key in the data dir)."""
+        from ingest.core.crypto import SecretBox
+        from ingest.core.logging import get_logger
+
+        if self.settings.secret_key:
+            return SecretBox.from_setting(self.settings.secret_key)
+        get_logger("ingest.secrets").warning(
+            "secrets.development_key",
+            message="Encrypting connector secrets with a development key from the data dir; "
+            "set INGEST_SECRET_KEY in production",
+        )
+        return SecretBox.development(self.settings.data_dir)
+
     async def aclose(self) -> None:
         """Close what the adapters opened (HTTP clients, pools)."""
         engine = self.__dict__.get("engine")

@@ -1,0 +1,350 @@
+"""Sources: the rules (config validated against the connector's spec, secrets encrypted, status) over the engine."""
+
+import copy
+import dataclasses
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ingest.core.crypto import SecretBox, is_envelope
+from ingest.core.errors import ConflictError, ConnectorError, InvalidRequestError, NotFoundError
+from ingest.core.logging import get_logger
+from ingest.db.models import Source
+from ingest.engines.base import (
+    CheckResult,
+    ColumnType,
+    ConnectorType,
+    DiscoveredColumn,
+    DiscoveredStream,
+    SyncMode,
+)
+from ingest.engines.registry import get_connector, runnable_by
+from ingest.engines.secrets import MASK, _replace_at, secret_paths
+from ingest.jobs.runtime import Runtime
+from ingest.sources.repository import SourceRepository
+
+log = get_logger("ingest.sources")
+
+
+class SourceStatus:
+    INACTIVE = "INACTIVE"
+    ACTIVE = "ACTIVE"
+    ERROR = "ERROR"
+
+
+class SourceHasConnectionsError(ConflictError):
+    pass
+
+
+def _is_platform(engine: Any) -> bool:
+    return bool(getattr(engine, "runs_syncs_remotely", False))
+
+
+# -- config helpers -------------------------------------------------------------------------------------
+
+
+def _at(config: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _contains_mask(config: Mapping[str, Any], spec: Mapping[str, Any]) -> list[str]:
+    """Dotted paths of secrets that the request sent as `********`."""
+    found: list[str] = []
+    for path in secret_paths(spec):
+
+        def look(parent: Any, key: Any, _path: tuple[str, ...] = path) -> None:
+            if parent[key] == MASK:
+                found.append(".".join(_path))
+
+        _replace_at(copy.deepcopy(dict(config)), path, look)
+    return found
+
+
+def _validation_problem(error: ValidationError) -> str:
+    """The problem in words, never the submitted value (it may be a secret)."""
+    kind = error.validator
+    expected = error.validator_value
+    if kind == "required":
+        missing = [name for name in expected if isinstance(error.instance, dict) and name not in error.instance]
+        return "is missing required field " + ", ".join(f"'{name}'" for name in missing)
+    messages = {
+        "type": f"must be of type {expected}",
+        "enum": f"must be one of {expected}",
+        "const": f"must be {expected!r}",
+        "minimum": f"must be >= {expected}",
+        "maximum": f"must be <= {expected}",
+        "exclusiveMinimum": f"must be > {expected}",
+        "exclusiveMaximum": f"must be < {expected}",
+        "minLength": f"must be at least {expected} characters",
+        "maxLength": f"must be at most {expected} characters",
+        "pattern": "does not match the expected pattern",
+        "format": f"must be a valid {expected}",
+        "minItems": f"must have at least {expected} items",
+        "maxItems": f"must have at most {expected} items",
+        "additionalProperties": "has fields the connector does not accept",
+        "oneOf": "does not match any of the allowed options",
+        "anyOf": "does not match any of the allowed options",
+    }
+    return messages.get(str(kind), f"fails the '{kind}' rule")
+
+
+def validate_config(config: Mapping[str, Any], spec: Mapping[str, Any]) -> None:
+    """400 naming each bad field of `connectionConfig`, checked against the connector's own JSON Schema."""
+    validator = Draft7Validator(dict(spec))
+    problems = []
+    for error in sorted(validator.iter_errors(dict(config)), key=lambda e: list(map(str, e.absolute_path))):
+        field = ".".join(["connectionConfig", *map(str, error.absolute_path)])
+        problems.append(f"{field} {_validation_problem(error)}")
+    if problems:
+        raise InvalidRequestError("Invalid connectionConfig: " + "; ".join(dict.fromkeys(problems)))
+
+
+def encrypt_secrets(config: Mapping[str, Any], spec: Mapping[str, Any], box: SecretBox) -> dict[str, Any]:
+    """A copy of `config` with every secret value replaced by an encrypted envelope."""
+    stored = copy.deepcopy(dict(config))
+
+    def seal(parent: Any, key: Any) -> None:
+        if parent[key] is not None and parent[key] != "":
+            parent[key] = box.encrypt(json.dumps(parent[key]))
+
+    for path in secret_paths(spec):
+        _replace_at(stored, path, seal)
+    return stored
+
+
+def _walk_envelopes(node: Any, fn: Any) -> Any:
+    if is_envelope(node):
+        return fn(node)
+    if isinstance(node, dict):
+        return {k: _walk_envelopes(v, fn) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_walk_envelopes(v, fn) for v in node]
+    return node
+
+
+def masked_config(stored: Mapping[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = _walk_envelopes(dict(stored), lambda _: MASK)
+    return result
+
+
+def decrypted_config(stored: Mapping[str, Any], box: SecretBox) -> dict[str, Any]:
+    result: dict[str, Any] = _walk_envelopes(dict(stored), lambda env: json.loads(box.decrypt(env)))
+    return result
+
+
+# -- catalog (stored with the source for connections to use) ---------------------------------------------
+
+
+def stream_to_dict(stream: DiscoveredStream) -> dict[str, Any]:
+    return dataclasses.asdict(stream)
+
+
+def stream_from_dict(data: Mapping[str, Any]) -> DiscoveredStream:
+    return DiscoveredStream(
+        name=data["name"],
+        namespace=data.get("namespace"),
+        columns=[
+            DiscoveredColumn(c["name"], ColumnType(c["type"]), bool(c["nullable"]), c.get("json_schema") or {})
+            for c in data.get("columns", [])
+        ],
+        supported_sync_modes=[SyncMode(m) for m in data.get("supported_sync_modes", [])],
+        json_schema=data.get("json_schema") or {},
+        primary_key=[list(p) for p in data.get("primary_key") or []],
+        cursor_field=list(data.get("cursor_field") or []),
+        source_defined_cursor=bool(data.get("source_defined_cursor", False)),
+    )
+
+
+class SourceService:
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID, runtime: Runtime) -> None:
+        self.repository = SourceRepository(session, tenant_id)
+        self.tenant_id = tenant_id
+        self.runtime = runtime
+        self.engine = runtime.engine
+        self.box: SecretBox = runtime.secret_box
+
+    # -- connector types
+
+    @staticmethod
+    def connector_types(engine_name: str) -> list[str]:
+        return [c.id for c in runnable_by(engine_name)]
+
+    @classmethod
+    def connector_for_engine(cls, connector_type: str, engine_name: str) -> ConnectorType:
+        """The registry entry, or 400 when it is unknown or the engine cannot run it."""
+        connector = get_connector(connector_type)
+        if connector is None:
+            raise InvalidRequestError(
+                f"Unknown connectorType '{connector_type}'; available: "
+                + ", ".join(cls.connector_types(engine_name))
+            )
+        if engine_name not in connector.engines:
+            needed = " or ".join(sorted(connector.engines))
+            raise InvalidRequestError(
+                f"Connector '{connector.id}' needs the {needed} engine (INGEST_ENGINE={needed}); "
+                f"this service runs the {engine_name} engine"
+            )
+        return connector
+
+    def connector(self, connector_type: str) -> ConnectorType:
+        return self.connector_for_engine(connector_type, self.engine.name)
+
+    async def spec(self, connector: ConnectorType) -> dict[str, Any]:
+        return await self.engine.spec(connector)
+
+    # -- CRUD
+
+    async def get(self, source_id: uuid.UUID) -> Source:
+        source = await self.repository.get(source_id)
+        if source is None:
+            raise NotFoundError(f"Source {source_id} not found")
+        return source
+
+    async def list_all(self) -> list[Source]:
+        return await self.repository.list_all()
+
+    async def create(
+        self, name: str, connector_type: str, config: dict[str, Any], description: str | None
+    ) -> Source:
+        connector = self.connector(connector_type)
+        if await self.repository.name_taken(name):
+            raise ConflictError(f"A source named '{name}' already exists")
+        spec = await self.spec(connector)
+        # a masked value on create has nothing to keep: it is dropped and reported missing if required
+        plain = self._merge(config, {}, spec)
+        validate_config(plain, spec)
+        source = Source(
+            id=uuid.uuid4(),
+            tenant_id=self.tenant_id,
+            name=name,
+            description=description,
+            connector_type=connector.id,
+            connector_version=connector.version,
+            config=encrypt_secrets(plain, spec, self.box),
+            status=SourceStatus.INACTIVE,
+        )
+        if _is_platform(self.engine):
+            source.external_id = await self.engine.create_source(str(self.tenant_id), name, connector, plain)
+        await self.repository.add(source)
+        log.info("sources.created", source_id=str(source.id), connector=connector.id, tenant=str(self.tenant_id))
+        return source
+
+    def _merge(self, new: dict[str, Any], stored_plain: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+        from ingest.engines.secrets import merge_masked
+
+        return merge_masked(new, stored_plain, spec)
+
+    async def update(
+        self,
+        source_id: uuid.UUID,
+        name: str | None,
+        description: str | None,
+        config: dict[str, Any] | None,
+    ) -> Source:
+        source = await self.repository.get(source_id, for_update=True)
+        if source is None:
+            raise NotFoundError(f"Source {source_id} not found")
+        if name is not None and name != source.name:
+            if await self.repository.name_taken(name, exclude=source.id):
+                raise ConflictError(f"A source named '{name}' already exists")
+            source.name = name
+        if description is not None:
+            source.description = description
+        plain: dict[str, Any] | None = None
+        if config is not None:
+            connector = self.connector(source.connector_type)
+            spec = await self.spec(connector)
+            stored_plain = decrypted_config(source.config, self.box)
+            masked_paths = _contains_mask(config, spec)
+            merged = self._merge(config, stored_plain, spec)
+            if masked_paths:
+                moved = [f for f in connector.endpoint_fields if _at(merged, f) != _at(stored_plain, f)]
+                if moved:
+                    raise InvalidRequestError(
+                        f"connectionConfig changes where the connector connects ({', '.join(moved)}); "
+                        f"send the secret value(s) again instead of '{MASK}': {', '.join(masked_paths)}"
+                    )
+            validate_config(merged, spec)
+            if merged != stored_plain:
+                source.config = encrypt_secrets(merged, spec, self.box)
+                source.status = SourceStatus.INACTIVE
+                source.status_message = None
+                source.catalog = None
+                plain = merged
+        if _is_platform(self.engine) and source.external_id and (plain is not None or name is not None):
+            connector = self.connector(source.connector_type)
+            await self.engine.update_source(
+                str(self.tenant_id),
+                source.external_id,
+                source.name,
+                connector,
+                plain if plain is not None else decrypted_config(source.config, self.box),
+            )
+        source.updated_at = datetime.now(UTC)
+        await self.repository.session.flush()
+        return source
+
+    async def delete(self, source_id: uuid.UUID) -> None:
+        source = await self.get(source_id)
+        connections = await self.repository.count_connections(source.id)
+        if connections:
+            raise SourceHasConnectionsError(
+                f"Source {source_id} has {connections} connection(s); delete them first"
+            )
+        if _is_platform(self.engine) and source.external_id:
+            await self.engine.delete_source(str(self.tenant_id), source.external_id)
+        await self.repository.delete(source)
+        log.info("sources.deleted", source_id=str(source_id), tenant=str(self.tenant_id))
+
+    # -- engine operations
+
+    def plain_config(self, source: Source) -> dict[str, Any]:
+        """The decrypted config, for engine calls only (never for responses or logs)."""
+        return decrypted_config(source.config, self.box)
+
+    async def test_connection(self, source_id: uuid.UUID) -> Source:
+        source = await self.get(source_id)
+        connector = self.connector(source.connector_type)
+        try:
+            if _is_platform(self.engine) and source.external_id:
+                result = await self.engine.check_source(str(self.tenant_id), source.external_id)
+            else:
+                result = await self.engine.check(connector, self.plain_config(source))
+        except ConnectorError as exc:
+            # the connector could not even run its check: the source is in error, with the (scrubbed) reason
+            result = CheckResult(False, exc.message)
+        source.status = SourceStatus.ACTIVE if result.succeeded else SourceStatus.ERROR
+        source.status_message = None if result.succeeded else (result.message or "Connection check failed")
+        source.last_tested_at = datetime.now(UTC)
+        await self.repository.session.flush()
+        log.info("sources.tested", source_id=str(source.id), status=source.status, tenant=str(self.tenant_id))
+        return source
+
+    async def discover(self, source_id: uuid.UUID) -> list[DiscoveredStream]:
+        source = await self.get(source_id)
+        connector = self.connector(source.connector_type)
+        if _is_platform(self.engine) and source.external_id:
+            streams = await self.engine.discover_source(str(self.tenant_id), source.external_id)
+        else:
+            streams = await self.engine.discover(connector, self.plain_config(source))
+        source.catalog = [stream_to_dict(s) for s in streams]
+        source.discovered_at = datetime.now(UTC)
+        await self.repository.session.flush()
+        return streams
+
+    async def catalog(self, source: Source) -> list[DiscoveredStream]:
+        """The stored catalog, discovering first when there is none yet."""
+        if source.catalog is None:
+            return await self.discover(source.id)
+        return [stream_from_dict(s) for s in source.catalog]
