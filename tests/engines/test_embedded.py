@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
@@ -11,6 +12,7 @@ import pytest
 from ingest.core.errors import ConnectorCancelledError, ConnectorError
 from ingest.engines.base import ColumnType, ConnectorType, DiscoveredStream, ReadRequest
 from ingest.engines.embedded import ConnectorProcessError, EmbeddedEngine
+from ingest.engines.embedded.installer import install_blocking
 from ingest.engines.protocol import RecordBatcher
 from ingest.engines.secrets import MASK
 from ingest.engines.types import arrow_schema
@@ -180,3 +182,34 @@ async def test_java_connectors_cannot_run_embedded(engine: EmbeddedEngine) -> No
     postgres = ConnectorType("postgres", "PostgreSQL", None, None, "Postgres", frozenset({"airbyte"}))
     with pytest.raises(ConnectorError, match="cannot run in the embedded engine"):
         await engine.spec(postgres)
+
+
+async def test_failed_read_raises_the_scrubbed_trace_error(fake_engine: EmbeddedEngine) -> None:
+    config = {"mode": "leak", "password": "hunter2-very-secret"}
+    run = fake_engine.read(
+        ReadRequest(FAKE_CONNECTOR, config, [], incremental=False, state=None), asyncio.Event()
+    )
+    lines: list[bytes] = []
+
+    async def consume() -> None:
+        async for line in run:
+            lines.append(line)
+
+    with pytest.raises(ConnectorProcessError, match="bad password \\*\\*\\*\\*\\*\\*\\*\\*") as caught:
+        await consume()
+    assert "hunter2" not in caught.value.message
+    assert len(lines) == 2  # the LOG and TRACE lines still reach the caller, raw
+    assert run.returncode == 1
+
+
+def test_concurrent_installs_make_one_venv(tmp_path: Path, faker: ConnectorType) -> None:
+    with ThreadPoolExecutor(2) as pool:
+        futures = [
+            pool.submit(install_blocking, tmp_path, faker, index_url=None, timeout=900.0) for _ in range(2)
+        ]
+        venvs = {f.result() for f in futures}
+    assert venvs == {tmp_path / f"faker-{faker.version}"}
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
+        f"faker-{faker.version}"
+    ]
+    assert (tmp_path / f"faker-{faker.version}" / "bin" / "source-faker").is_file()

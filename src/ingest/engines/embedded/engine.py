@@ -180,7 +180,8 @@ class ReadRun:
     """One `read` process: an async iterator of raw stdout lines (JSON protocol messages, newline stripped).
 
     Raises `ConnectorCancelledError` when `cancel` is set (the process group is killed first),
-    `ConnectorProcessError` on a non-zero exit (message = the last TRACE error, scrubbed) or on timeout.
+    `ConnectorProcessError` on a non-zero exit or a TRACE ERROR (message = the last TRACE error, scrubbed)
+    or on timeout; the error comes after the last line, so the caller must not commit state before the end.
     `diagnostics` keeps the scrubbed stderr/LOG/TRACE tail; `pid` is the connector's process (group) id.
     """
 
@@ -269,7 +270,8 @@ class ReadRun:
             raise self.diagnostics.error(
                 f"connector {connector.id} read timed out after {settings.connector_read_timeout_seconds:g} s"
             )
-        if self.returncode != 0:
+        if self.returncode != 0 or self.diagnostics.last_error:
+            # like PyAirbyte, a TRACE ERROR fails the read even when the connector exits 0
             reason = self.diagnostics.last_error or f"exited with code {self.returncode}"
             raise self.diagnostics.error(f"connector {connector.id} read failed: {reason}")
 
