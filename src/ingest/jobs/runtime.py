@@ -25,6 +25,20 @@ class Runtime:
 
 
     @cached_property
+    def warehouse(self) -> Any:
+        """The tenant-scoped Iceberg catalog (`ingest.iceberg.Warehouse`); its calls block: use a thread."""
+        from ingest.iceberg.warehouse import Warehouse
+
+        return Warehouse.from_settings(self.settings, self.database_url)
+
+    @cached_property
+    def storage(self) -> Any:
+        """The object store for uploads (`ingest.storage.Storage`)."""
+        from ingest.storage import Storage
+
+        return Storage.from_settings(self.settings)
+
+    @cached_property
     def secret_box(self) -> Any:
         """Encrypts connector secrets at rest (`INGEST_SECRET_KEY`, or a development key in the data dir)."""
         from ingest.core.crypto import SecretBox
