@@ -213,3 +213,20 @@ def test_concurrent_installs_make_one_venv(tmp_path: Path, faker: ConnectorType)
         f"faker-{faker.version}"
     ]
     assert (tmp_path / f"faker-{faker.version}" / "bin" / "source-faker").is_file()
+
+
+async def test_closing_a_read_early_stops_the_connector(
+    engine: EmbeddedEngine, faker: ConnectorType, faker_streams: list[DiscoveredStream]
+) -> None:
+    request = ReadRequest(
+        faker, {"count": 10_000_000, "parallelism": 2}, faker_streams, incremental=False, state=None
+    )
+    pids: list[int] = []
+    async with engine.read(request, asyncio.Event()) as run:
+        async for line in run:
+            if b'"RECORD"' in line:
+                assert run.pid is not None
+                pids = [run.pid, *(c.pid for c in psutil.Process(run.pid).children(recursive=True))]
+                break
+    assert pids
+    assert_gone(pids)

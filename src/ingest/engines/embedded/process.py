@@ -107,6 +107,13 @@ def connector_env(workdir: Path) -> dict[str, str]:
 
 async def spawn(argv: Sequence[str], workdir: Path) -> asyncio.subprocess.Process:
     """Start a connector in its own session (process group) so it can be stopped with all its workers."""
+    try:
+        return await _exec(argv, workdir)
+    except OSError as exc:
+        raise ConnectorError(f"connector could not start: {exc.strerror or type(exc).__name__}") from exc
+
+
+async def _exec(argv: Sequence[str], workdir: Path) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.DEVNULL,
