@@ -180,9 +180,18 @@ async def get_me(request: Request[Principal, Any, Any], tenant_id: NamedDependen
 
 def route_handlers() -> list[Any]:
     """Every controller of the API (the domains register here)."""
+    from ingest.connections import controller as connections
     from ingest.sources import controller as sources
+    from ingest.syncs import controller as syncs
 
-    return [health, ready, get_me, *sources.route_handlers()]
+    return [
+        health,
+        ready,
+        get_me,
+        *sources.route_handlers(),
+        *connections.route_handlers(),
+        *syncs.route_handlers(),
+    ]
 
 
 def create_app(

@@ -49,6 +49,7 @@ class Connection(TenantOwned, Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     destination_type: Mapped[str] = mapped_column(String(32), nullable=False, default="iceberg")
     sync_schedule: Mapped[str | None] = mapped_column(String(120))
+    namespace: Mapped[str | None] = mapped_column(String(120))  # the tenant's Iceberg schema; None = default
     selected_streams: Mapped[list[str] | None] = mapped_column(JSONB)
     sync_mode: Mapped[str] = mapped_column(String(16), nullable=False, default="FULL_REFRESH")
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="PENDING")

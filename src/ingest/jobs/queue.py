@@ -27,7 +27,7 @@ def on_abandoned(task_name: str) -> Callable[[AbandonHook], AbandonHook]:
     return register
 
 
-TASK_MODULES = ["ingest.jobs.builtin"]
+TASK_MODULES = ["ingest.jobs.builtin", "ingest.syncs.jobs", "ingest.connections.jobs"]
 
 
 def create_job_app(conninfo: str) -> procrastinate.App:

@@ -1,0 +1,85 @@
+"""Connections API: `/api/v1/connections`."""
+
+import uuid
+from typing import Any
+
+from litestar import Controller, delete, get, post, put
+from litestar.di import NamedDependency
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ingest.auth import requires_manage, requires_read
+from ingest.connections.schemas import ConnectionRequest, ConnectionResponse
+from ingest.connections.service import ConnectionService
+from ingest.db.models import Connection
+from ingest.jobs.runtime import Runtime
+from ingest.tenancy import TENANT_DEPENDENCY
+
+
+def to_response(connection: Connection, source_name: str) -> ConnectionResponse:
+    return ConnectionResponse(
+        id=str(connection.id),
+        source_id=str(connection.source_id),
+        source_name=source_name,
+        name=connection.name,
+        destination_type=connection.destination_type,
+        sync_schedule=connection.sync_schedule,
+        sync_mode=connection.sync_mode,
+        status=connection.status,
+        last_sync_at=connection.last_sync_at,
+        created_at=connection.created_at,
+        updated_at=connection.updated_at,
+        selected_streams=connection.selected_streams,
+        namespace=connection.namespace,
+        next_run_at=connection.next_run_at,
+    )
+
+
+async def provide_connection_service(
+    db_session: AsyncSession, tenant_id: NamedDependency[uuid.UUID], runtime: Runtime
+) -> ConnectionService:
+    return ConnectionService(db_session, tenant_id, runtime)
+
+
+class ConnectionController(Controller):
+    path = "/api/v1/connections"
+    tags = ["connections"]
+    dependencies = {**TENANT_DEPENDENCY, "service": provide_connection_service}
+
+    @post("/", operation_id="create_connection", summary="Create a connection", guards=[requires_manage],
+          status_code=HTTP_201_CREATED)
+    async def create_connection(self, data: ConnectionRequest, service: ConnectionService) -> ConnectionResponse:
+        """Create a connection from one of the tenant's sources into Iceberg."""
+        connection, source = await service.create(data)
+        return to_response(connection, source.name)
+
+    @get("/", operation_id="list_connections", summary="List connections", guards=[requires_read])
+    async def list_connections(self, service: ConnectionService) -> list[ConnectionResponse]:
+        """The tenant's connections."""
+        return [to_response(c, name) for c, name in await service.list_all()]
+
+    @get("/{connection_id:uuid}", operation_id="get_connection", summary="Get a connection",
+         guards=[requires_read])
+    async def get_connection(self, connection_id: uuid.UUID, service: ConnectionService) -> ConnectionResponse:
+        """One connection."""
+        connection = await service.get(connection_id)
+        return to_response(connection, (await service.source_of(connection)).name)
+
+    @put("/{connection_id:uuid}", operation_id="update_connection", summary="Update a connection",
+         guards=[requires_manage], status_code=HTTP_200_OK)
+    async def update_connection(
+        self, connection_id: uuid.UUID, data: ConnectionRequest, service: ConnectionService
+    ) -> ConnectionResponse:
+        """Replace a connection's settings (same body as create)."""
+        connection, source = await service.update(connection_id, data)
+        return to_response(connection, source.name)
+
+    @delete("/{connection_id:uuid}", operation_id="delete_connection", summary="Delete a connection",
+            guards=[requires_manage], status_code=HTTP_204_NO_CONTENT)
+    async def delete_connection(self, connection_id: uuid.UUID, service: ConnectionService) -> None:
+        """Delete a connection; a running sync is cancelled first. The Iceberg tables stay."""
+        await service.delete(connection_id)
+
+
+def route_handlers() -> list[Any]:
+    return [ConnectionController]

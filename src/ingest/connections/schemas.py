@@ -1,0 +1,39 @@
+"""Connections API wire structs."""
+
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+
+from ingest.core.schemas import CamelStruct
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ConnectionRequest(CamelStruct, forbid_unknown_fields=True):
+    """Create and update take the same body (PUT replaces every field)."""
+
+    source_id: str
+    name: Name
+    destination_type: str | None = None
+    sync_schedule: str | None = None
+    selected_streams: list[str] | None = None
+    sync_mode: str | None = None
+    namespace: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+
+
+class ConnectionResponse(CamelStruct):
+    id: str
+    source_id: str
+    source_name: str
+    name: str
+    destination_type: str
+    sync_schedule: str | None
+    sync_mode: str
+    status: str
+    last_sync_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    selected_streams: list[str] | None
+    namespace: str | None
+    next_run_at: datetime | None

@@ -1,0 +1,186 @@
+"""Connections: a source, the streams to copy, a sync mode and a schedule, into the tenant's Iceberg tables."""
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from croniter import croniter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ingest.connections.repository import ConnectionRepository
+from ingest.core.errors import ConflictError, InvalidRequestError, NotFoundError
+from ingest.core.logging import get_logger
+from ingest.db.models import Connection, Source
+from ingest.engines.base import DiscoveredStream, RemoteConnection, SyncMode
+from ingest.jobs.runtime import Runtime
+from ingest.sources.service import SourceService
+
+log = get_logger("ingest.connections")
+
+DESTINATION_TYPES = {"iceberg"}
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+
+
+class ConnectionStatus:
+    PENDING = "PENDING"
+    ACTIVE = "ACTIVE"
+    ERROR = "ERROR"
+
+
+def validate_cron(expression: str) -> str:
+    """A 5-field Unix cron expression (minute hour day-of-month month day-of-week), else 400."""
+    normalized = " ".join(expression.split())
+    if len(normalized.split(" ")) != 5:
+        raise InvalidRequestError(
+            f"syncSchedule '{expression[:100]}' must have 5 fields: minute hour day-of-month month day-of-week"
+        )
+    if not croniter.is_valid(normalized):
+        raise InvalidRequestError(f"syncSchedule '{expression[:100]}' is not a valid cron expression")
+    return normalized
+
+
+def next_run(expression: str, after: datetime) -> datetime:
+    result: datetime = croniter(expression, after).get_next(datetime)
+    return result
+
+
+def table_name(stream: str) -> str:
+    """The Iceberg table a stream lands in: its name with anything but letters, digits and _ replaced."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", stream)
+    return f"s_{name}" if not name or name[0].isdigit() else name
+
+
+class ConnectionService:
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID, runtime: Runtime) -> None:
+        self.repository = ConnectionRepository(session, tenant_id)
+        self.sources = SourceService(session, tenant_id, runtime)
+        self.tenant_id = tenant_id
+        self.runtime = runtime
+        self.engine = runtime.engine
+
+    @property
+    def _remote(self) -> bool:
+        return bool(getattr(self.engine, "runs_syncs_remotely", False))
+
+    async def get(self, connection_id: uuid.UUID, *, for_update: bool = False) -> Connection:
+        connection = await self.repository.get(connection_id, for_update=for_update)
+        if connection is None:
+            raise NotFoundError(f"Connection {connection_id} not found")
+        return connection
+
+    async def source_of(self, connection: Connection) -> Source:
+        return await self.sources.get(connection.source_id)
+
+    async def list_all(self) -> list[tuple[Connection, str]]:
+        return await self.repository.list_with_sources()
+
+    async def _source(self, source_id: str) -> Source:
+        try:
+            parsed = uuid.UUID(source_id)
+        except ValueError:
+            raise InvalidRequestError("sourceId must be a UUID") from None
+        return await self.sources.get(parsed)  # another tenant's source: 404 like a missing one
+
+    async def selected(self, source: Source, names: list[str] | None) -> list[DiscoveredStream]:
+        """The selected streams from the source's catalog (discovering first when there is none)."""
+        catalog = await self.sources.catalog(source)
+        if names is None:
+            return catalog
+        by_name = {s.name: s for s in catalog}
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise InvalidRequestError(
+                f"selectedStreams not in the source's catalog: {', '.join(unknown)}; "
+                f"available: {', '.join(sorted(by_name))}"
+            )
+        if not names:
+            raise InvalidRequestError("selectedStreams must name at least one stream (or be null for all)")
+        return [by_name[n] for n in dict.fromkeys(names)]
+
+    def _validate_mode(self, mode: SyncMode, streams: list[DiscoveredStream]) -> None:
+        if mode is SyncMode.CDC and not self._remote:
+            raise InvalidRequestError(
+                "syncMode CDC needs the airbyte engine: CDC sources (postgres, mysql, mssql, mongodb) are Java "
+                "connectors that the embedded engine cannot run"
+            )
+        unsupported = [s.name for s in streams if mode not in s.supported_sync_modes]
+        if unsupported and mode is not SyncMode.CDC:
+            raise InvalidRequestError(f"syncMode {mode.value} is not supported by stream(s): {', '.join(unsupported)}")
+
+    async def _apply(self, connection: Connection, data: Any) -> tuple[Source, list[DiscoveredStream]]:
+        source = await self._source(data.source_id)
+        destination = (data.destination_type or "iceberg").lower()
+        if destination not in DESTINATION_TYPES:
+            raise InvalidRequestError(f"destinationType '{data.destination_type}' is not supported; use 'iceberg'")
+        try:
+            mode = SyncMode((data.sync_mode or SyncMode.FULL_REFRESH.value).upper())
+        except ValueError:
+            raise InvalidRequestError("syncMode must be one of FULL_REFRESH, INCREMENTAL, CDC") from None
+        schedule = validate_cron(data.sync_schedule) if data.sync_schedule else None
+        if data.namespace is not None and not _IDENTIFIER.match(data.namespace):
+            raise InvalidRequestError("namespace must use letters, digits and underscores, not starting with a digit")
+        streams = await self.selected(source, data.selected_streams)
+        self._validate_mode(mode, streams)
+        if await self.repository.name_taken(data.name, exclude=connection.id):
+            raise ConflictError(f"A connection named '{data.name}' already exists")
+        connection.source_id = source.id
+        connection.name = data.name
+        connection.destination_type = destination
+        connection.sync_mode = mode.value
+        if schedule != connection.sync_schedule:
+            connection.next_run_at = next_run(schedule, datetime.now(UTC)) if schedule else None
+        connection.sync_schedule = schedule
+        connection.selected_streams = list(dict.fromkeys(data.selected_streams)) if data.selected_streams else None
+        connection.namespace = data.namespace
+        return source, streams
+
+    def _remote_spec(self, connection: Connection, source: Source, streams: list[DiscoveredStream]) -> RemoteConnection:
+        from ingest.iceberg.catalog import tenant_namespace
+
+        return RemoteConnection(
+            tenant_id=str(self.tenant_id),
+            connection_id=str(connection.id),
+            name=connection.name,
+            source_external_id=source.external_id or "",
+            streams=streams,
+            sync_mode=SyncMode(connection.sync_mode),
+            cron=connection.sync_schedule,
+            namespace=tenant_namespace(self.tenant_id, connection.namespace)[0],
+        )
+
+    async def create(self, data: Any) -> tuple[Connection, Source]:
+        connection = Connection(id=uuid.uuid4(), tenant_id=self.tenant_id, status=ConnectionStatus.PENDING)
+        source, streams = await self._apply(connection, data)
+        if self._remote:
+            connection.external_id = await self.engine.create_connection(
+                self._remote_spec(connection, source, streams)
+            )
+        await self.repository.add(connection)
+        log.info("connections.created", connection_id=str(connection.id), tenant=str(self.tenant_id))
+        return connection, source
+
+    async def update(self, connection_id: uuid.UUID, data: Any) -> tuple[Connection, Source]:
+        connection = await self.get(connection_id, for_update=True)
+        previous_source = connection.source_id
+        source, streams = await self._apply(connection, data)
+        if previous_source != source.id:
+            connection.state = None  # state belongs to the old source's streams
+        if self._remote and connection.external_id:
+            await self.engine.update_connection(connection.external_id, self._remote_spec(connection, source, streams))
+        connection.updated_at = datetime.now(UTC)
+        await self.repository.session.flush()
+        return connection, source
+
+    async def delete(self, connection_id: uuid.UUID) -> None:
+        """Delete; a running sync is cancelled first (its job sees the sync gone and stops the connector)."""
+        from ingest.syncs.service import SyncService
+
+        connection = await self.get(connection_id, for_update=True)
+        active = await self.repository.active_sync(connection.id)
+        if active is not None:
+            await SyncService(self.repository.session, self.tenant_id, self.runtime).cancel(active.id)
+        if self._remote and connection.external_id:
+            await self.engine.delete_connection(str(self.tenant_id), connection.external_id)
+        await self.repository.delete(connection)
+        log.info("connections.deleted", connection_id=str(connection_id), tenant=str(self.tenant_id))

@@ -1,0 +1,87 @@
+"""Syncs API: `/api/v1/syncs`."""
+
+import uuid
+from typing import Annotated, Any
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ingest.auth import requires_manage, requires_read
+from ingest.db.models import Sync
+from ingest.jobs.runtime import Runtime
+from ingest.syncs.schemas import SyncPage, SyncResponse
+from ingest.syncs.service import SyncService, page_count
+from ingest.tenancy import TENANT_DEPENDENCY
+
+
+def to_response(sync: Sync, connection_name: str) -> SyncResponse:
+    return SyncResponse(
+        id=str(sync.id),
+        connection_id=str(sync.connection_id),
+        connection_name=connection_name,
+        status=sync.status,
+        records_synced=sync.records_synced,
+        bytes_synced=sync.bytes_synced,
+        started_at=sync.started_at,
+        completed_at=sync.completed_at,
+        duration_ms=sync.duration_ms,
+        trigger=sync.trigger,
+        error_message=sync.error_message,
+        created_at=sync.created_at,
+    )
+
+
+async def provide_sync_service(
+    db_session: AsyncSession, tenant_id: NamedDependency[uuid.UUID], runtime: Runtime
+) -> SyncService:
+    return SyncService(db_session, tenant_id, runtime)
+
+
+class SyncController(Controller):
+    path = "/api/v1/syncs"
+    tags = ["syncs"]
+    dependencies = {**TENANT_DEPENDENCY, "service": provide_sync_service}
+
+    @post("/connections/{connection_id:uuid}/trigger", operation_id="trigger_sync", summary="Trigger a sync",
+          guards=[requires_manage], status_code=HTTP_202_ACCEPTED)
+    async def trigger_sync(self, connection_id: uuid.UUID, service: SyncService) -> SyncResponse:
+        """Start a sync now; 409 while another sync of the connection is pending or running."""
+        sync, name = await service.trigger(connection_id)
+        return to_response(sync, name)
+
+    @post("/{sync_id:uuid}/cancel", operation_id="cancel_sync", summary="Cancel a sync",
+          guards=[requires_manage], status_code=HTTP_204_NO_CONTENT)
+    async def cancel_sync(self, sync_id: uuid.UUID, service: SyncService) -> None:
+        """Stop a pending or running sync; nothing of it is committed."""
+        await service.cancel(sync_id)
+
+    @get("/{sync_id:uuid}", operation_id="get_sync", summary="Get a sync", guards=[requires_read])
+    async def get_sync(self, sync_id: uuid.UUID, service: SyncService) -> SyncResponse:
+        """A sync's status and figures."""
+        return to_response(*await service.get(sync_id))
+
+    @get("/", operation_id="list_syncs", summary="Sync history", guards=[requires_read])
+    async def list_syncs(
+        self,
+        service: SyncService,
+        connection_id: Annotated[str | None, QueryParameter(query="connectionId", required=False)] = None,
+        page: Annotated[int, QueryParameter(ge=0)] = 0,
+        size: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
+        sort: Annotated[str | None, QueryParameter(required=False, description="field,asc|desc")] = None,
+    ) -> SyncPage:
+        """Paged sync history, newest first by default; `sort=startedAt,desc`."""
+        rows, total = await service.page(connection_id, page, size, sort)
+        return SyncPage(
+            content=[to_response(s, n) for s, n in rows],
+            total_elements=total,
+            total_pages=page_count(total, size),
+            number=page,
+            size=size,
+        )
+
+
+def route_handlers() -> list[Any]:
+    return [SyncController]

@@ -1,0 +1,441 @@
+"""Syncs: trigger, cancel, history, and the run itself (embedded: connector -> Arrow -> Iceberg; airbyte: a remote job).
+
+How a run keeps its promises:
+- Records are staged per stream as local Parquet while the connector runs (memory bounded by the batch
+  size); nothing reaches Iceberg until the connector has finished successfully. A cancel or a failure
+  deletes the staging, so the tables are exactly as before.
+- Each stream's table then gets ONE commit tagged `sync-<id>`; a retried run skips tables that already
+  carry its tag, so a crash between commits never writes a stream twice.
+- The connector's STATE is saved only after every table commit, so a crash never loses or duplicates
+  records: the retried run starts again from the previous state.
+"""
+
+import asyncio
+import contextlib
+import math
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ingest.connections.service import ConnectionService, ConnectionStatus, table_name
+from ingest.core.errors import (
+    AppError,
+    ConflictError,
+    ConnectorCancelledError,
+    InvalidRequestError,
+    NotFoundError,
+)
+from ingest.core.logging import get_logger
+from ingest.db.models import Connection, Sync
+from ingest.engines.base import DiscoveredStream, ReadRequest, RemoteJobStatus, SyncMode
+from ingest.jobs.queue import defer
+from ingest.jobs.runtime import Runtime
+from ingest.sources.service import SourceService
+from ingest.syncs.repository import SORTABLE, SyncRepository
+
+log = get_logger("ingest.syncs")
+
+
+class SyncStatus:
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+TERMINAL = frozenset({SyncStatus.SUCCEEDED, SyncStatus.FAILED, SyncStatus.CANCELLED})
+ACTIVE = frozenset({SyncStatus.PENDING, SyncStatus.RUNNING})
+MAX_PAGE_SIZE = 200
+
+
+def parse_sort(sort: str | None) -> tuple[str, bool]:
+    """`field[,asc|desc]` -> (field, descending); startedAt descending by default."""
+    if not sort:
+        return "startedAt", True
+    field, _, direction = sort.partition(",")
+    field, direction = field.strip(), (direction.strip().lower() or "asc")
+    if field not in SORTABLE:
+        raise InvalidRequestError(f"sort field '{field[:50]}' is not one of {', '.join(SORTABLE)}")
+    if direction not in {"asc", "desc"}:
+        raise InvalidRequestError("sort direction must be 'asc' or 'desc'")
+    return field, direction == "desc"
+
+
+class SyncService:
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID, runtime: Runtime) -> None:
+        self.repository = SyncRepository(session, tenant_id)
+        self.tenant_id = tenant_id
+        self.runtime = runtime
+
+    async def get(self, sync_id: uuid.UUID, *, for_update: bool = False) -> tuple[Sync, str]:
+        found = await self.repository.get(sync_id, for_update=for_update)
+        if found is None:
+            raise NotFoundError(f"Sync {sync_id} not found")
+        return found
+
+    async def trigger(self, connection_id: uuid.UUID, trigger: str = "MANUAL") -> tuple[Sync, str]:
+        connections = ConnectionService(self.repository.session, self.tenant_id, self.runtime)
+        connection = await connections.get(connection_id, for_update=True)
+        running = await connections.repository.active_sync(connection.id)
+        if running is not None:
+            raise ConflictError(f"Connection {connection_id} already has a {running.status} sync ({running.id})")
+        sync = await self.create_pending(connection, trigger)
+        return sync, connection.name
+
+    async def create_pending(self, connection: Connection, trigger: str) -> Sync:
+        """A PENDING sync and its job, in the caller's transaction (the job exists iff the sync does)."""
+        session = self.repository.session
+        sync = Sync(
+            id=uuid.uuid4(),
+            tenant_id=self.tenant_id,
+            connection_id=connection.id,
+            status=SyncStatus.PENDING,
+            trigger=trigger,
+            created_at=datetime.now(UTC),
+        )
+        try:
+            async with session.begin_nested():
+                await self.repository.add(sync)
+        except IntegrityError:
+            raise ConflictError(f"Connection {connection.id} already has a sync running") from None
+        await defer(
+            session,
+            "syncs.run",
+            queue="syncs",
+            lock=f"connection:{connection.id}",
+            sync_id=str(sync.id),
+            tenant_id=str(self.tenant_id),
+        )
+        log.info("syncs.triggered", sync_id=str(sync.id), connection_id=str(connection.id), trigger=trigger)
+        return sync
+
+    async def cancel(self, sync_id: uuid.UUID) -> None:
+        sync, _ = await self.get(sync_id, for_update=True)
+        if sync.status in TERMINAL:
+            raise ConflictError(f"Sync {sync_id} already ended {sync.status}")
+        if sync.status == SyncStatus.PENDING:
+            # its job will find it ended and do nothing
+            finish(sync, SyncStatus.CANCELLED, "Cancelled before it started")
+        else:
+            sync.cancel_requested = True  # the running job stops the connector and commits nothing
+        await self.repository.session.flush()
+        log.info("syncs.cancel_requested", sync_id=str(sync_id), tenant=str(self.tenant_id))
+
+    async def page(
+        self, connection_id: str | None, page: int, size: int, sort: str | None
+    ) -> tuple[list[tuple[Sync, str]], int]:
+        if page < 0:
+            raise InvalidRequestError("page must be >= 0")
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise InvalidRequestError(f"size must be between 1 and {MAX_PAGE_SIZE}")
+        field, descending = parse_sort(sort)
+        connection_uuid = None
+        if connection_id:
+            try:
+                connection_uuid = uuid.UUID(connection_id)
+            except ValueError:
+                raise InvalidRequestError("connectionId must be a UUID") from None
+            # another tenant's connection answers exactly like a missing one
+            await ConnectionService(self.repository.session, self.tenant_id, self.runtime).get(connection_uuid)
+        return await self.repository.page(connection_uuid, page, size, field, descending)
+
+
+def finish(sync: Sync, status: str, message: str | None = None) -> None:
+    now = datetime.now(UTC)
+    sync.status = status
+    sync.completed_at = now
+    sync.error_message = message
+    if sync.started_at is not None:
+        sync.duration_ms = int((now - sync.started_at).total_seconds() * 1000)
+
+
+def page_count(total: int, size: int) -> int:
+    return math.ceil(total / size) if total else 0
+
+
+# -- the run ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunOutcome:
+    records: int
+    bytes: int
+    state: list[dict[str, Any]] | None
+
+
+def merge_state(previous: Any, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Latest state per stream (and GLOBAL/LEGACY): streams that sent no state this run keep the old one."""
+
+    def key(message: dict[str, Any]) -> tuple[Any, ...]:
+        kind = message.get("type") or "LEGACY"
+        if kind == "STREAM":
+            descriptor = (message.get("stream") or {}).get("stream_descriptor") or {}
+            return (kind, descriptor.get("namespace"), descriptor.get("name"))
+        return (kind,)
+
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for message in previous if isinstance(previous, list) else []:
+        if isinstance(message, dict):
+            merged[key(message)] = message
+    for message in new:
+        merged[key(message)] = message
+    return list(merged.values())
+
+
+class _Stage:
+    """Per-stream local Parquet files that hold a run's records until the connector has finished."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="sync-", dir=root))
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.schemas: dict[str, pa.Schema] = {}
+
+    def write(self, stream: str, batch: pa.RecordBatch) -> None:
+        writer = self.writers.get(stream)
+        if writer is None:
+            self.schemas[stream] = batch.schema
+            writer = pq.ParquetWriter(self.dir / f"{len(self.writers)}.parquet", batch.schema, compression="zstd")
+            self.writers[stream] = writer
+        writer.write_batch(batch)
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+    def reader(self, stream: str, schema: pa.Schema) -> pa.RecordBatchReader:
+        writer = self.writers.get(stream)
+        if writer is None:
+            return pa.RecordBatchReader.from_batches(schema, iter(()))
+        path = writer.where
+        staged_schema = self.schemas[stream]
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            yield from pq.ParquetFile(path).iter_batches(batch_size=65_536)
+
+        return pa.RecordBatchReader.from_batches(staged_schema, batches())
+
+    def remove(self) -> None:
+        self.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SyncRunner:
+    """Runs one sync inside a durable job; opens its own sessions (the job carries ids only)."""
+
+    PROGRESS_SECONDS = 1.0
+
+    def __init__(self, runtime: Runtime, tenant_id: uuid.UUID, sync_id: uuid.UUID) -> None:
+        self.runtime = runtime
+        self.tenant_id = tenant_id
+        self.sync_id = sync_id
+        self.records = 0
+        self._last_progress = 0
+
+    async def run(self) -> None:
+        prepared = await self._start()
+        if prepared is None:
+            return
+        connection, source, streams, config, remote_job = prepared
+        cancel = asyncio.Event()
+        watcher = asyncio.create_task(self._watch(cancel))
+        try:
+            if getattr(self.runtime.engine, "runs_syncs_remotely", False):
+                outcome = await self._run_remote(connection, remote_job, cancel)
+            else:
+                outcome = await self._run_embedded(connection, source, streams, config, cancel)
+        except ConnectorCancelledError:
+            await self._end(SyncStatus.CANCELLED, "Cancelled")
+        except AppError as exc:
+            await self._end(SyncStatus.FAILED, exc.message)
+        except Exception:
+            log.error("syncs.crashed", sync_id=str(self.sync_id), exc_info=True)
+            await self._end(SyncStatus.FAILED, "The sync failed with an internal error; see the service logs")
+        else:
+            await self._end(SyncStatus.SUCCEEDED, None, outcome)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+
+    async def _start(self) -> Any:
+        async with self.runtime.session_maker() as session, session.begin():
+            found = await SyncRepository(session, self.tenant_id).get(self.sync_id, for_update=True)
+            if found is None:
+                return None  # its connection was deleted
+            sync, _ = found
+            if sync.status in TERMINAL:
+                return None
+            if sync.cancel_requested:
+                finish(sync, SyncStatus.CANCELLED, "Cancelled")
+                return None
+            connections = ConnectionService(session, self.tenant_id, self.runtime)
+            connection = await connections.get(sync.connection_id)
+            sources = SourceService(session, self.tenant_id, self.runtime)
+            source = await sources.get(connection.source_id)
+            try:
+                streams = await connections.selected(source, connection.selected_streams)
+            except AppError as exc:
+                finish(sync, SyncStatus.FAILED, exc.message)
+                connection.status = ConnectionStatus.ERROR
+                return None
+            sync.status = SyncStatus.RUNNING
+            sync.started_at = sync.started_at or datetime.now(UTC)
+            sync.attempts += 1
+            config = sources.plain_config(source)
+            session.expunge(connection)
+            return connection, source, streams, config, sync.external_job_id
+
+    async def _watch(self, cancel: asyncio.Event) -> None:
+        """Every second: stop when a cancel was asked (or the sync was deleted); publish progress."""
+        while True:
+            await asyncio.sleep(self.PROGRESS_SECONDS)
+            async with self.runtime.session_maker() as session, session.begin():
+                found = await SyncRepository(session, self.tenant_id).get(self.sync_id)
+                if found is None or found[0].cancel_requested:
+                    cancel.set()
+                    return
+                if self.records != self._last_progress:
+                    found[0].records_synced = self.records
+                    self._last_progress = self.records
+
+    async def _run_embedded(
+        self,
+        connection: Connection,
+        source: Any,
+        streams: list[DiscoveredStream],
+        config: dict[str, Any],
+        cancel: asyncio.Event,
+    ) -> RunOutcome:
+        from ingest.engines.protocol import RecordBatcher
+        from ingest.engines.types import arrow_schema
+        from ingest.iceberg.writer import WriteMode
+
+        engine = self.runtime.engine
+        connector = SourceService.connector_for_engine(source.connector_type, engine.name)
+        mode = SyncMode(connection.sync_mode)
+        incremental = mode is SyncMode.INCREMENTAL
+        request = ReadRequest(
+            connector=connector,
+            config=config,
+            streams=streams,
+            incremental=incremental,
+            state=connection.state if incremental and connection.state else None,
+        )
+        batcher = RecordBatcher(streams, scrub=await engine.scrubber(connector, config))
+        staging_root = self.runtime.settings.data_dir / "staging"
+        staging_root.mkdir(parents=True, exist_ok=True)
+        stage = _Stage(staging_root)
+        started = time.monotonic()
+        try:
+            async with engine.read(request, cancel) as run:
+                async for line in run:
+                    for item in batcher.feed(line):
+                        stage.write(item.stream, item.batch)
+                    self.records = batcher.total_records
+            for item in batcher.flush():
+                stage.write(item.stream, item.batch)
+            stage.close()
+            if cancel.is_set():
+                raise ConnectorCancelledError("Cancelled")
+            self.records = batcher.total_records
+            read_seconds = time.monotonic() - started
+            job_id = f"sync-{self.sync_id}"
+            for stream in streams:
+                if incremental and stream.name not in stage.writers:
+                    continue  # nothing new: no empty snapshot
+                if mode is SyncMode.FULL_REFRESH:
+                    write_mode = WriteMode.OVERWRITE
+                elif stream.primary_key:
+                    write_mode = WriteMode.UPSERT
+                else:
+                    write_mode = WriteMode.APPEND
+                await asyncio.to_thread(
+                    self.runtime.warehouse.write_batches,
+                    self.tenant_id,
+                    connection.namespace,
+                    table_name(stream.name),
+                    stage.reader(stream.name, arrow_schema(stream)),
+                    job_id=job_id,
+                    mode=write_mode,
+                    primary_key=[p[0] for p in stream.primary_key if p] or None,
+                )
+            log.info(
+                "syncs.committed",
+                sync_id=str(self.sync_id),
+                records=batcher.total_records,
+                read_seconds=round(read_seconds, 2),
+                commit_seconds=round(time.monotonic() - started - read_seconds, 2),
+            )
+        finally:
+            stage.remove()
+        state = merge_state(connection.state, batcher.committed_state()) if incremental else None
+        return RunOutcome(batcher.total_records, sum(batcher.bytes.values()), state)
+
+    async def _run_remote(self, connection: Connection, job_id: str | None, cancel: asyncio.Event) -> RunOutcome:
+        engine = self.runtime.engine
+        if not connection.external_id:
+            raise InvalidRequestError("This connection was never created on the Airbyte platform")
+        if job_id is None:  # a retried run re-attaches to the job it started
+            job = await engine.start_sync(str(self.tenant_id), connection.external_id)
+            async with self.runtime.session_maker() as session, session.begin():
+                found = await SyncRepository(session, self.tenant_id).get(self.sync_id)
+                if found is not None:
+                    found[0].external_job_id = job.id
+            job_id = job.id
+        poll = self.runtime.settings.airbyte_poll_seconds
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(cancel.wait(), poll)
+            if cancel.is_set():
+                await engine.cancel_job(job_id)
+                raise ConnectorCancelledError("Cancelled")
+            job = await engine.get_job(job_id)
+            self.records = job.records or 0
+            if job.status is RemoteJobStatus.SUCCEEDED:
+                return RunOutcome(job.records or 0, job.bytes or 0, None)
+            if job.status is RemoteJobStatus.CANCELLED:
+                raise ConnectorCancelledError("Cancelled on the Airbyte platform")
+            if job.status is RemoteJobStatus.FAILED:
+                raise AppError(job.error or "The Airbyte job failed")
+
+    async def _end(self, status: str, message: str | None, outcome: RunOutcome | None = None) -> None:
+        async with self.runtime.session_maker() as session, session.begin():
+            found = await SyncRepository(session, self.tenant_id).get(self.sync_id, for_update=True)
+            if found is None:
+                return
+            sync, _ = found
+            finish(sync, status, message)
+            sync.records_synced = outcome.records if outcome else (self.records or None)
+            sync.bytes_synced = outcome.bytes if outcome else None
+            connection = await ConnectionService(session, self.tenant_id, self.runtime).get(sync.connection_id)
+            if status == SyncStatus.SUCCEEDED:
+                connection.status = ConnectionStatus.ACTIVE
+                connection.last_sync_at = sync.completed_at
+                if outcome is not None and outcome.state is not None:
+                    connection.state = outcome.state  # only now: the data it covers is committed
+            elif status == SyncStatus.FAILED:
+                connection.status = ConnectionStatus.ERROR
+        log.info("syncs.ended", sync_id=str(self.sync_id), status=status, tenant=str(self.tenant_id))
+
+
+async def abandon_sync(tenant_id: uuid.UUID, sync_id: uuid.UUID, runtime: Runtime, message: str) -> None:
+    """The sync's job was given up on: end it FAILED rather than leave it RUNNING forever."""
+    async with runtime.session_maker() as session, session.begin():
+        found = await SyncRepository(session, tenant_id).get(sync_id, for_update=True)
+        if found is None or found[0].status in TERMINAL:
+            return
+        finish(found[0], SyncStatus.FAILED, message)
+        connection = await ConnectionService(session, tenant_id, runtime).get(found[0].connection_id)
+        connection.status = ConnectionStatus.ERROR
