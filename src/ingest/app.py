@@ -181,8 +181,10 @@ async def get_me(request: Request[Principal, Any, Any], tenant_id: NamedDependen
 def route_handlers() -> list[Any]:
     """Every controller of the API (the domains register here)."""
     from ingest.connections import controller as connections
+    from ingest.files import controller as files
     from ingest.sources import controller as sources
     from ingest.syncs import controller as syncs
+    from ingest.tables import controller as tables
 
     return [
         health,
@@ -191,6 +193,8 @@ def route_handlers() -> list[Any]:
         *sources.route_handlers(),
         *connections.route_handlers(),
         *syncs.route_handlers(),
+        *files.route_handlers(),
+        *tables.route_handlers(),
     ]
 
 

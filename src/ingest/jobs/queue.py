@@ -27,7 +27,7 @@ def on_abandoned(task_name: str) -> Callable[[AbandonHook], AbandonHook]:
     return register
 
 
-TASK_MODULES = ["ingest.jobs.builtin", "ingest.syncs.jobs", "ingest.connections.jobs"]
+TASK_MODULES = ["ingest.jobs.builtin", "ingest.syncs.jobs", "ingest.connections.jobs", "ingest.files.jobs"]
 
 
 def create_job_app(conninfo: str) -> procrastinate.App:
@@ -37,7 +37,21 @@ def create_job_app(conninfo: str) -> procrastinate.App:
         importlib.import_module(module)
 
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
-    app.add_tasks_from(tasks, namespace=NAMESPACE)
+    if not any(name.startswith(f"{NAMESPACE}:") for name in tasks.tasks):
+        app.add_tasks_from(tasks, namespace=NAMESPACE)
+        return app
+    # `add_tasks_from` namespaces the shared blueprint's tasks in place, so a second app in the same process
+    # (tests build one per app) takes the already-namespaced tasks and points them at itself.
+    for task in tasks.tasks.values():
+        task.blueprint = app
+    app.tasks.update(tasks.tasks)
+    for periodic_task in tasks.periodic_registry.periodic_tasks.values():
+        app.periodic_registry.register_task(
+            task=periodic_task.task,
+            cron=periodic_task.cron,
+            periodic_id=periodic_task.periodic_id,
+            configure_kwargs=periodic_task.configure_kwargs,
+        )
     return app
 
 

@@ -1,0 +1,584 @@
+"""File imports: upload (streamed, size-limited, format checked), preview, target schema, and the import run.
+
+One file is imported at most once: the Iceberg snapshot it makes is tagged `import-<fileId>`, so a job that
+runs again after its worker died finds its own commit and never appends twice. Re-importing a COMPLETED
+file is refused (409): upload the file again to import the same data again. A FAILED import committed
+nothing under its id and may be started again, after fixing its schema if needed.
+"""
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import polars as pl
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ingest.core.errors import AppError, ConflictError, InvalidRequestError, NotFoundError
+from ingest.core.logging import get_logger
+from ingest.db.models import FileImport
+from ingest.files.repository import FileRepository
+from ingest.formats import (
+    SUPPORTED_FORMATS,
+    FileFormat,
+    FilePreview,
+    SourceFile,
+    check_xlsx_archive,
+    detect_format,
+    format_from_name,
+    preview_file,
+)
+from ingest.formats.readers import type_label
+from ingest.iceberg import DEFAULT_SCHEMA, Warehouse, WriteMode, WriteResult
+from ingest.jobs import queue
+from ingest.jobs.runtime import Runtime
+from ingest.storage import Storage, object_key, storage_path
+
+log = get_logger("ingest.files")
+
+IMPORT_TASK = "files.import"
+IMPORT_QUEUE = "imports"
+PROGRESS_SECONDS = 1.0
+_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_ROW_INDEX = "__ingest_row"
+_SAMPLE_ROWS = 1000
+
+
+class FileStatus(StrEnum):
+    UPLOADED = "UPLOADED"
+    CONFIGURED = "CONFIGURED"
+    IMPORTING = "IMPORTING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+IMPORTABLE = frozenset({FileStatus.CONFIGURED, FileStatus.FAILED})
+CONFIGURABLE = frozenset({FileStatus.UPLOADED, FileStatus.CONFIGURED, FileStatus.FAILED})
+
+
+class ColumnType(StrEnum):
+    INTEGER = "INTEGER"
+    DECIMAL = "DECIMAL"
+    STRING = "STRING"
+    BOOLEAN = "BOOLEAN"
+    DATE = "DATE"
+    TIMESTAMP = "TIMESTAMP"
+
+
+# DECIMAL is what the preview calls floating-point columns, so an override to DECIMAL stores a double too.
+_POLARS_TYPES: dict[ColumnType, pl.DataType] = {
+    ColumnType.INTEGER: pl.Int64(),
+    ColumnType.DECIMAL: pl.Float64(),
+    ColumnType.STRING: pl.String(),
+    ColumnType.BOOLEAN: pl.Boolean(),
+    ColumnType.DATE: pl.Date(),
+    ColumnType.TIMESTAMP: pl.Datetime("us"),
+}
+# Conversions an override may ask for, by the inferred type (STRING -> anything is parsed from text).
+_ALLOWED: dict[str, set[ColumnType]] = {
+    "STRING": set(ColumnType),
+    "INTEGER": {ColumnType.INTEGER, ColumnType.DECIMAL, ColumnType.STRING, ColumnType.BOOLEAN},
+    "DECIMAL": {ColumnType.INTEGER, ColumnType.DECIMAL, ColumnType.STRING},
+    "BOOLEAN": {ColumnType.BOOLEAN, ColumnType.STRING, ColumnType.INTEGER},
+    "DATE": {ColumnType.DATE, ColumnType.TIMESTAMP, ColumnType.STRING},
+    "TIMESTAMP": {ColumnType.DATE, ColumnType.TIMESTAMP, ColumnType.STRING},
+}
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+
+
+class FileNotImportableError(ConflictError):
+    pass
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def import_job_id(file_id: uuid.UUID) -> str:
+    """The snapshot tag of a file's import: the same on every attempt of the job."""
+    return f"import-{file_id}"
+
+
+def table_lock(tenant_id: uuid.UUID, schema: str | None, table: str) -> str:
+    """Imports into one table run one at a time (procrastinate lock)."""
+    return f"table:{tenant_id}:{schema or DEFAULT_SCHEMA}.{table}"
+
+
+def display_name(file_name: str) -> str:
+    """The client's base name for display only (storage keys use `object_key`)."""
+    base = PurePosixPath(file_name.replace("\\", "/")).name
+    return "".join(ch for ch in base if ch.isprintable())[:255]
+
+
+def percentage(file: FileImport) -> float | None:
+    if file.status == FileStatus.COMPLETED:
+        return 100.0
+    if file.status != FileStatus.IMPORTING or not file.total_rows:
+        return None
+    return round(min(100.0, 100.0 * (file.records_imported or 0) / file.total_rows), 1)
+
+
+# -- column type overrides ------------------------------------------------------------------------------
+
+
+def _from_text(column: pl.Expr, target: ColumnType, *, strict: bool) -> pl.Expr:
+    text = column.str.strip_chars()
+    if target is ColumnType.BOOLEAN:
+        mapping = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False), "": None}
+        lowered = text.str.to_lowercase()
+        if strict:
+            return lowered.replace_strict(mapping, return_dtype=pl.Boolean)
+        return lowered.replace_strict(mapping, default=None, return_dtype=pl.Boolean)
+    if target is ColumnType.DATE:
+        return text.str.to_date(strict=strict)
+    if target is ColumnType.TIMESTAMP:
+        return text.str.to_datetime(time_unit="us", strict=strict)
+    if target is ColumnType.STRING:
+        return column
+    return text.cast(_POLARS_TYPES[target], strict=strict)
+
+
+def _cast(name: str, source: pl.DataType, target: ColumnType, *, strict: bool) -> pl.Expr:
+    column = pl.col(name)
+    if source == pl.String:
+        return _from_text(column, target, strict=strict).alias(name)
+    if target is ColumnType.INTEGER and source.is_float():
+        # polars truncates 1.5 to 1: a non-integral value becomes NaN, which a strict cast refuses.
+        whole = column.is_null() | (column == column.round(0))
+        fallback = None if not strict else float("nan")
+        return pl.when(whole).then(column).otherwise(fallback).cast(pl.Int64, strict=strict).alias(name)
+    return column.cast(_POLARS_TYPES[target], strict=strict).alias(name)
+
+
+def apply_types(lf: pl.LazyFrame, types: dict[str, str] | None) -> pl.LazyFrame:
+    """The lazy plan with the requested column types (strict: a bad value fails the collect)."""
+    if not types:
+        return lf
+    schema = lf.collect_schema()
+    return lf.with_columns(
+        [
+            _cast(name, schema[name], ColumnType(kind), strict=True)
+            for name, kind in types.items()
+            if name in schema
+        ]
+    )
+
+
+def find_bad_value(source: SourceFile, types: dict[str, str]) -> str | None:
+    """The first row whose value does not convert to its requested type, named by row, column and value."""
+    lf = source.scan()
+    schema = lf.collect_schema()
+    checks: list[tuple[str, str, pl.Expr]] = []
+    for name, kind in types.items():
+        if name not in schema:
+            continue
+        converted = _cast(name, schema[name], ColumnType(kind), strict=False)
+        original = pl.col(name)
+        present = original.is_not_null()
+        if schema[name] == pl.String:
+            present = present & original.str.strip_chars().str.len_chars().gt(0)
+        checks.append((name, kind, (converted.is_null() & present).alias(f"__bad_{len(checks)}")))
+    if not checks:
+        return None
+    flagged = lf.with_row_index(_ROW_INDEX, offset=1).with_columns([c for _, _, c in checks])
+    bad = flagged.filter(pl.any_horizontal([f"__bad_{i}" for i in range(len(checks))])).head(1).collect()
+    if bad.height == 0:
+        return None
+    row = bad.row(0, named=True)
+    for i, (name, kind, _) in enumerate(checks):
+        if row[f"__bad_{i}"]:
+            shown = repr(row[name])
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            return f"Row {row[_ROW_INDEX]}, column '{name}': value {shown} is not a valid {kind}"
+    return None
+
+
+def _explainer(source: SourceFile, types: dict[str, str] | None) -> Callable[[BaseException], str]:
+    def explain(error: BaseException) -> str:
+        if types:
+            try:
+                found = find_bad_value(source, types)
+            except Exception:  # the file itself does not read: the reader explains that
+                found = None
+            if found:
+                return found
+        return source.explain(error)
+
+    return explain
+
+
+def check_schema_request(
+    columns: dict[str, str],
+    mappings: dict[str, str] | None,
+    types: dict[str, str] | None,
+    mode: str | None,
+) -> None:
+    """400 for mappings or types naming unknown columns, invalid or duplicate targets, impossible casts.
+
+    `columns` maps each source column to its inferred type label (INTEGER, STRING, ...).
+    """
+    mappings = mappings or {}
+    unknown = [name for name in mappings if name not in columns]
+    if unknown:
+        raise InvalidRequestError(
+            "columnMappings name columns the file does not have: " + ", ".join(f"'{n[:80]}'" for n in unknown)
+        )
+    for source, target in mappings.items():
+        if not _COLUMN_NAME.match(target):
+            raise InvalidRequestError(
+                f"columnMappings target for '{source[:80]}' is not a valid column name '{target[:80]}':"
+                " use letters, digits and underscores (not starting with a digit)"
+            )
+    finals = [mappings.get(name, name) for name in columns]
+    duplicates = sorted({name for name in finals if finals.count(name) > 1})
+    if duplicates:
+        raise InvalidRequestError(
+            "columnMappings produce duplicate column names: " + ", ".join(f"'{d[:80]}'" for d in duplicates)
+        )
+    for name, kind in (types or {}).items():
+        if name not in columns:
+            raise InvalidRequestError(f"columnTypes names a column the file does not have: '{name[:80]}'")
+        if kind not in ColumnType.__members__:
+            allowed = ", ".join(ColumnType)
+            raise InvalidRequestError(f"columnTypes['{name[:80]}'] must be one of {allowed}")
+        if ColumnType(kind) not in _ALLOWED.get(columns[name], set(ColumnType)):
+            raise InvalidRequestError(
+                f"Column '{name[:80]}' is {columns[name]} and cannot be converted to {kind}"
+            )
+    if mode is not None and mode not in (WriteMode.APPEND, WriteMode.OVERWRITE):
+        raise InvalidRequestError("mode must be 'append' or 'overwrite'")
+
+
+def formats() -> list[str]:
+    return [f.value for f in SUPPORTED_FORMATS]
+
+
+# -- the service the API calls --------------------------------------------------------------------------
+
+
+class FileService:
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID, runtime: Runtime) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+        self.runtime = runtime
+        self.repository = FileRepository(session, tenant_id)
+
+    @property
+    def storage(self) -> Storage:
+        storage: Storage = self.runtime.storage
+        return storage
+
+    @property
+    def warehouse(self) -> Warehouse:
+        warehouse: Warehouse = self.runtime.warehouse
+        return warehouse
+
+    def _source(self, path: Path, file: FileImport) -> SourceFile:
+        return SourceFile(
+            path, FileFormat(file.file_format), max_json_bytes=self.runtime.settings.max_json_bytes
+        )
+
+    async def get(self, file_id: uuid.UUID, *, for_update: bool = False) -> FileImport:
+        file = await self.repository.get(file_id, for_update=for_update)
+        if file is None:
+            raise NotFoundError(f"File {file_id} not found")
+        return file
+
+    async def list_all(self) -> list[FileImport]:
+        return await self.repository.list_all()
+
+    async def upload(self, file_name: str, chunks: AsyncIterator[bytes]) -> FileImport:
+        """Stream the bytes to storage (413 past the limit), check the format; keep nothing on failure."""
+        name = display_name(file_name)
+        if not name:
+            raise InvalidRequestError("The uploaded file has no name")
+        format_from_name(name)  # 415 before any byte is stored
+        file_id = uuid.uuid4()
+        key = object_key(self.tenant_id, file_id, name)
+        size = await self.storage.write(key, chunks, self.runtime.settings.max_upload_bytes)
+        try:
+            if size == 0:
+                raise InvalidRequestError("The file is empty")
+            async with self.storage.local_copy(key) as path:
+                fmt = await asyncio.to_thread(_check_upload, path, name)
+            file = FileImport(
+                id=file_id,
+                tenant_id=self.tenant_id,
+                file_name=name,
+                file_size=size,
+                file_format=fmt.value,
+                storage_path=storage_path(key),
+                status=FileStatus.UPLOADED,
+                mode=WriteMode.APPEND.value,
+                attempts=0,
+            )
+            await self.repository.add(file)
+        except BaseException:
+            await self.storage.delete(key)
+            raise
+        log.info(
+            "files.uploaded", tenant=str(self.tenant_id), file_id=str(file_id), size=size, format=fmt.value
+        )
+        return file
+
+    async def preview(self, file_id: uuid.UUID, rows: int) -> tuple[FileImport, FilePreview]:
+        file = await self.get(file_id)
+        async with self.storage.local_copy(_key(file)) as path:
+            preview = await asyncio.to_thread(preview_file, self._source(path, file), rows)
+        if file.total_rows != preview.total_rows:
+            file.total_rows = preview.total_rows
+            await self.session.flush()
+        return file, preview
+
+    async def update_schema(
+        self,
+        file_id: uuid.UUID,
+        target_table_name: str,
+        target_schema: str | None,
+        column_mappings: dict[str, str] | None,
+        column_types: dict[str, str] | None,
+        mode: str | None,
+    ) -> FileImport:
+        file = await self.get(file_id, for_update=True)
+        if file.status not in CONFIGURABLE:
+            raise FileNotImportableError(f"File {file_id} is {file.status}: its schema can no longer change")
+        self.warehouse.ref(self.tenant_id, target_schema, target_table_name)  # 400 on invalid identifiers
+        async with self.storage.local_copy(_key(file)) as path:
+            sample = await asyncio.to_thread(self._source(path, file).head, _SAMPLE_ROWS)
+        columns = {name: type_label(dtype) for name, dtype in sample.schema.items()}
+        check_schema_request(columns, column_mappings, column_types, mode)
+        file.target_table_name = target_table_name
+        file.target_schema = target_schema or DEFAULT_SCHEMA
+        file.column_mappings = {s: t for s, t in (column_mappings or {}).items()} or None
+        file.column_types = dict(column_types) if column_types else None
+        file.mode = mode or WriteMode.APPEND.value
+        file.status = FileStatus.CONFIGURED
+        file.error_message = None
+        await self.session.flush()
+        return file
+
+    async def start_import(self, file_id: uuid.UUID) -> FileImport:
+        """IMPORTING, and a durable job enqueued in the same transaction (202)."""
+        file = await self.get(file_id, for_update=True)
+        if file.status == FileStatus.UPLOADED:
+            raise FileNotImportableError(f"File {file_id} has no target table yet: PUT its schema first")
+        if file.status not in IMPORTABLE:
+            hint = " (upload it again to import it again)" if file.status == FileStatus.COMPLETED else ""
+            raise FileNotImportableError(f"File {file_id} is {file.status}{hint}")
+        assert file.target_table_name is not None
+        file.status = FileStatus.IMPORTING
+        file.records_imported = 0
+        file.error_message = None
+        file.started_at = None
+        file.completed_at = None
+        await self.session.flush()
+        await queue.defer(
+            self.session,
+            IMPORT_TASK,
+            queue=IMPORT_QUEUE,
+            lock=table_lock(self.tenant_id, file.target_schema, file.target_table_name),
+            tenant_id=str(self.tenant_id),
+            file_id=str(file.id),
+        )
+        log.info("files.import.queued", tenant=str(self.tenant_id), file_id=str(file.id))
+        return file
+
+    async def delete(self, file_id: uuid.UUID) -> None:
+        file = await self.get(file_id, for_update=True)
+        if file.status == FileStatus.IMPORTING:
+            raise FileNotImportableError(f"File {file_id} is being imported")
+        await self.repository.delete(file)
+        await self.storage.delete(_key(file))
+
+
+def _key(file: FileImport) -> str:
+    return file.storage_path.lstrip("/")
+
+
+def _check_upload(path: Path, name: str) -> FileFormat:
+    fmt = detect_format(path, name)
+    if fmt is FileFormat.XLSX:
+        check_xlsx_archive(path)
+    return fmt
+
+
+# -- the import run (the job, and `ingest import`) -------------------------------------------------------
+
+
+@dataclass
+class ImportOutcome:
+    status: FileStatus
+    records_imported: int
+    total_rows: int | None
+    error_message: str | None = None
+
+
+ProgressCallback = Callable[[int, int | None], None]
+
+
+async def run_import(
+    runtime: Runtime,
+    tenant_id: uuid.UUID,
+    file_id: uuid.UUID,
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> ImportOutcome | None:
+    """Run a queued import to COMPLETED or FAILED; None when the file is gone or no longer IMPORTING.
+
+    Safe to run again after a crash: the write is tagged with the file's import id, so a commit made by an
+    earlier attempt is found and counted instead of appended twice.
+    """
+    async with runtime.session_maker() as session:
+        repo = FileRepository(session, tenant_id)
+        file = await repo.get(file_id, for_update=True)
+        if file is None or file.status != FileStatus.IMPORTING:
+            log.warning("files.import.skipped", file_id=str(file_id), status=file.status if file else None)
+            return None
+        file.attempts += 1
+        file.started_at = _now()
+        file.records_imported = 0
+        await session.commit()
+    log.info("files.import.started", tenant=str(tenant_id), file_id=str(file_id), attempt=file.attempts)
+
+    rows_seen = [0]
+
+    def progress(rows: int) -> None:  # on polars' threads: only note the count
+        rows_seen[0] = rows
+
+    total = file.total_rows
+    try:
+        storage: Storage = runtime.storage
+        warehouse: Warehouse = runtime.warehouse
+        async with storage.local_copy(_key(file)) as path:
+            source = SourceFile(
+                path, FileFormat(file.file_format), max_json_bytes=runtime.settings.max_json_bytes
+            )
+            if total is None and source.format in (FileFormat.PARQUET, FileFormat.AVRO):
+                total = await asyncio.to_thread(source.count_rows)  # metadata only: cheap
+                await _save(runtime, tenant_id, file_id, total_rows=total)
+            types = file.column_types
+
+            def scan() -> pl.LazyFrame:
+                return apply_types(source.scan(), types)
+
+            assert file.target_table_name is not None
+            write = asyncio.create_task(
+                asyncio.to_thread(
+                    warehouse.write_frame,
+                    tenant_id,
+                    file.target_schema,
+                    file.target_table_name,
+                    scan,
+                    job_id=import_job_id(file_id),
+                    mode=WriteMode(file.mode),
+                    column_mappings=file.column_mappings,
+                    progress=progress,
+                    explain=_explainer(source, types),
+                )
+            )
+            reported = 0
+            while not write.done():
+                await asyncio.wait({write}, timeout=PROGRESS_SECONDS)
+                if rows_seen[0] != reported and not write.done():
+                    reported = rows_seen[0]
+                    await _record_progress(runtime, tenant_id, file_id, reported)
+                    if on_progress is not None:
+                        on_progress(reported, total)
+            result: WriteResult = write.result()
+    except AppError as e:
+        log.warning("files.import.failed", tenant=str(tenant_id), file_id=str(file_id), error=e.message)
+        await _save(
+            runtime,
+            tenant_id,
+            file_id,
+            status=FileStatus.FAILED,
+            error_message=e.message,
+            completed_at=_now(),
+        )
+        return ImportOutcome(FileStatus.FAILED, 0, total, e.message)
+    except Exception as e:
+        log.error("files.import.error", tenant=str(tenant_id), file_id=str(file_id), exc_info=e)
+        message = f"The import failed unexpectedly ({type(e).__name__}); it can be started again"
+        await _save(
+            runtime, tenant_id, file_id, status=FileStatus.FAILED, error_message=message, completed_at=_now()
+        )
+        return ImportOutcome(FileStatus.FAILED, 0, total, message)
+
+    rows = result.rows_written
+    await _save(
+        runtime,
+        tenant_id,
+        file_id,
+        status=FileStatus.COMPLETED,
+        records_imported=rows,
+        total_rows=total if total is not None else rows,
+        completed_at=_now(),
+    )
+    if on_progress is not None:
+        on_progress(rows, total if total is not None else rows)
+    log.info(
+        "files.import.completed",
+        tenant=str(tenant_id),
+        file_id=str(file_id),
+        rows=rows,
+        already_applied=result.already_applied,
+        snapshot_id=result.snapshot_id,
+    )
+    return ImportOutcome(FileStatus.COMPLETED, rows, total if total is not None else rows)
+
+
+async def _save(runtime: Runtime, tenant_id: uuid.UUID, file_id: uuid.UUID, **values: Any) -> None:
+    """Update the file while it is IMPORTING (a deleted or reset file is left alone)."""
+    async with runtime.session_maker() as session:
+        await FileRepository(session, tenant_id).update_if(file_id, {FileStatus.IMPORTING}, **values)
+        await session.commit()
+
+
+async def _record_progress(runtime: Runtime, tenant_id: uuid.UUID, file_id: uuid.UUID, rows: int) -> None:
+    try:
+        async with runtime.session_maker() as session:
+            await FileRepository(session, tenant_id).set_progress(file_id, rows)
+            await session.commit()
+    except Exception:  # progress is advisory: never fail an import over it
+        log.warning("files.import.progress_failed", file_id=str(file_id), exc_info=True)
+
+
+async def mark_abandoned(runtime: Runtime, tenant_id: uuid.UUID, file_id: uuid.UUID, message: str) -> None:
+    """The queue gave up on the job (its worker kept dying): FAILED instead of IMPORTING forever."""
+    await _save(
+        runtime, tenant_id, file_id, status=FileStatus.FAILED, error_message=message, completed_at=_now()
+    )
+    log.error("files.import.abandoned", tenant=str(tenant_id), file_id=str(file_id))
+
+
+async def import_local_file(
+    runtime: Runtime,
+    tenant_id: uuid.UUID,
+    path: Path,
+    table: str,
+    schema: str | None,
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[FileImport, ImportOutcome | None]:
+    """`ingest import`: the API's pipeline in-process (stored, checked, recorded, imported), no worker."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        with path.open("rb") as f:
+            while chunk := await asyncio.to_thread(f.read, 8 * 1024**2):
+                yield chunk
+
+    async with runtime.session_maker() as session:
+        service = FileService(session, tenant_id, runtime)
+        file = await service.upload(path.name, chunks())
+        file = await service.update_schema(file.id, table, schema, None, None, None)
+        file.status = FileStatus.IMPORTING
+        file.records_imported = 0
+        await session.commit()
+    outcome = await run_import(runtime, tenant_id, file.id, on_progress=on_progress)
+    return file, outcome
