@@ -15,7 +15,9 @@ async def upload(client: Any, headers: dict[str, str], path: Path, name: str | N
         )
 
 
-async def uploaded(client: Any, headers: dict[str, str], path: Path, name: str | None = None) -> dict[str, Any]:
+async def uploaded(
+    client: Any, headers: dict[str, str], path: Path, name: str | None = None
+) -> dict[str, Any]:
     response = await upload(client, headers, path, name)
     assert response.status_code == 201, response.text
     return dict(response.json())

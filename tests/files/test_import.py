@@ -1,4 +1,4 @@
-"""Every format through the API: upload, preview, schema with a rename, import, data read back from Iceberg."""
+"""Every format through the API: upload, preview, schema with a rename, import, data read back."""
 
 import uuid
 from pathlib import Path
@@ -44,7 +44,11 @@ async def test_each_format_imports_with_a_rename(live_client, warehouse, tmp_pat
     assert body["previewRows"][0]["id"] == 1
 
     configured = await configure(
-        live_client, headers, file["id"], targetTableName=f"sales_{fmt}", targetSchema="raw_data",
+        live_client,
+        headers,
+        file["id"],
+        targetTableName=f"sales_{fmt}",
+        targetSchema="raw_data",
         columnMappings=RENAMES,
     )
     assert configured["status"] == "CONFIGURED"
@@ -70,7 +74,9 @@ async def test_each_format_imports_with_a_rename(live_client, warehouse, tmp_pat
     assert [c["name"] for c in detail["columns"]] == list(expected.columns)
     assert detail["snapshots"][-1]["jobId"] == f"import-{file['id']}"
     assert detail["snapshots"][-1]["importId"] == file["id"]
-    rows = (await live_client.get(f"/api/v1/tables/raw_data/sales_{fmt}/rows?limit=10", headers=headers)).json()
+    rows = (
+        await live_client.get(f"/api/v1/tables/raw_data/sales_{fmt}/rows?limit=10", headers=headers)
+    ).json()
     assert rows["rows"] == [{k: json_value(v) for k, v in r.items()} for r in expected.to_dicts()]
 
     # one file, one import: a second import is refused

@@ -55,6 +55,7 @@ def to_job(file: FileImport) -> FileImportJob:
         error_message=file.error_message,
         started_at=file.started_at,
         completed_at=file.completed_at,
+        attempts=file.attempts,
     )
 
 

@@ -32,6 +32,7 @@ class FileImportJob(CamelStruct):
     error_message: str | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    attempts: int = 0  # import runs started (more than one when a worker died mid-import)
 
 
 class UpdateSchemaRequest(CamelStruct, forbid_unknown_fields=True):

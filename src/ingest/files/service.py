@@ -46,7 +46,6 @@ IMPORT_QUEUE = "imports"
 PROGRESS_SECONDS = 1.0
 _COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _ROW_INDEX = "__ingest_row"
-_SAMPLE_ROWS = 1000
 
 
 class FileStatus(StrEnum):
@@ -350,8 +349,8 @@ class FileService:
             raise FileNotImportableError(f"File {file_id} is {file.status}: its schema can no longer change")
         self.warehouse.ref(self.tenant_id, target_schema, target_table_name)  # 400 on invalid identifiers
         async with self.storage.local_copy(_key(file)) as path:
-            sample = await asyncio.to_thread(self._source(path, file).head, _SAMPLE_ROWS)
-        columns = {name: type_label(dtype) for name, dtype in sample.schema.items()}
+            schema = await asyncio.to_thread(_file_schema, self._source(path, file))
+        columns = {name: type_label(dtype) for name, dtype in schema.items()}
         check_schema_request(columns, column_mappings, column_types, mode)
         file.target_table_name = target_table_name
         file.target_schema = target_schema or DEFAULT_SCHEMA
@@ -399,6 +398,18 @@ class FileService:
 
 def _key(file: FileImport) -> str:
     return file.storage_path.lstrip("/")
+
+
+def _file_schema(source: SourceFile) -> pl.Schema:
+    """Column names and inferred types without reading the data (a workbook reads a sample)."""
+    if source.format in (FileFormat.XLSX, FileFormat.XLS):
+        return source.head(1000).schema
+    try:
+        return source.scan().collect_schema()
+    except AppError:
+        raise
+    except Exception as e:
+        raise InvalidRequestError(source.explain(e)) from None
 
 
 def _check_upload(path: Path, name: str) -> FileFormat:
