@@ -112,6 +112,72 @@ def cmd_jobs_probe(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(main())
 
 
+LOCAL_TENANT = "00000000-0000-0000-0000-000000000000"
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Import a local file into an Iceberg table in-process, with the API's pipeline and a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ingest.core.errors import AppError
+    from ingest.core.logging import configure_logging
+    from ingest.db.session import create_engine, resolve_database_url, session_factory
+    from ingest.files.service import import_local_file
+    from ingest.jobs.runtime import Runtime, set_runtime
+
+    configure_logging("WARNING", "console")
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"error: {path} is not a file", file=sys.stderr)
+        return 2
+    try:
+        tenant = uuid.UUID(args.tenant)
+    except ValueError:
+        print("error: --tenant must be a UUID", file=sys.stderr)
+        return 2
+    url = resolve_database_url(settings)
+
+    async def main() -> int:
+        engine = create_engine(url, pool_size=2)
+        runtime = Runtime(settings=settings, session_maker=session_factory(engine), database_url=url)
+        set_runtime(runtime)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        try:
+            with Progress(*columns) as bar:
+                task = bar.add_task(f"{path.name} -> {args.namespace or 'default'}.{args.table}", total=None)
+
+                def on_progress(rows: int, total: int | None) -> None:
+                    bar.update(task, completed=rows, total=total)
+
+                file, outcome = await import_local_file(
+                    runtime, tenant, path, args.table, args.namespace, on_progress=on_progress
+                )
+        except AppError as e:
+            print(f"error: {e.message}", file=sys.stderr)
+            return 1
+        finally:
+            await runtime.aclose()
+            await engine.dispose()
+        if outcome is None or outcome.error_message:
+            reason = outcome.error_message if outcome else "not run"
+            print(f"file {file.id}: FAILED: {reason}", file=sys.stderr)
+            return 1
+        print(f"file {file.id}: {outcome.records_imported} rows imported into {args.namespace or 'default'}."
+              f"{args.table} (tenant {tenant})")
+        return 0
+
+    return asyncio.run(main())
+
+
+def add_import_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    imp = sub.add_parser("import", help="import a local file into an Iceberg table (no API or worker needed)")
+    imp.add_argument("file")
+    imp.add_argument("--table", required=True, help="target table name")
+    imp.add_argument("--namespace", help="target schema inside the tenant's namespace (default: default)")
+    imp.add_argument("--tenant", default=LOCAL_TENANT, help=f"tenant UUID (default {LOCAL_TENANT})")
+    imp.set_defaults(func=cmd_import)
+
+
 EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
 
 
@@ -149,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--timeout", type=float, default=30.0)
     probe.set_defaults(func=cmd_jobs_probe)
 
+    add_import_command(sub)
     for add in EXTRA_COMMANDS:
         add(sub)
     return parser

@@ -579,6 +579,9 @@ async def import_local_file(
 ) -> tuple[FileImport, ImportOutcome | None]:
     """`ingest import`: the API's pipeline in-process (stored, checked, recorded, imported), no worker."""
 
+    warehouse: Warehouse = runtime.warehouse
+    warehouse.ref(tenant_id, schema, table)  # 400 on invalid names before anything is stored
+
     async def chunks() -> AsyncIterator[bytes]:
         with path.open("rb") as f:
             while chunk := await asyncio.to_thread(f.read, 8 * 1024**2):
