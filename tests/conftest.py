@@ -131,7 +131,9 @@ async def rollback_session_maker(db_engine: Any) -> AsyncIterator[async_sessionm
     """Sessions joined to one outer transaction that is rolled back after the test."""
     async with db_engine.connect() as connection:
         transaction = await connection.begin()
-        yield async_sessionmaker(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        yield async_sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
         await transaction.rollback()
 
 
@@ -173,7 +175,7 @@ def assert_error_body(response: Any, status: int, contains: str | None = None) -
 
 
 @pytest.fixture(scope="session")
-def env_for_subprocess(settings: Settings, database_url: str) -> Iterator[dict[str, str]]:
+def env_for_subprocess(settings: Settings, database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
     env.update(
         INGEST_DATA_DIR=str(settings.data_dir),
@@ -184,4 +186,4 @@ def env_for_subprocess(settings: Settings, database_url: str) -> Iterator[dict[s
         INGEST_CONNECTORS_HOME=str(settings.connectors_dir),
         INGEST_SECRET_KEY=TEST_SECRET_KEY,
     )
-    yield env
+    return env

@@ -38,7 +38,9 @@ async def test_not_bearer_is_401(client):
 
 
 async def test_malformed_token_is_401(client):
-    assert_error_body(await client.get(PROTECTED, headers={"Authorization": "Bearer not.a.jwt"}), 401, "malformed")
+    assert_error_body(
+        await client.get(PROTECTED, headers={"Authorization": "Bearer not.a.jwt"}), 401, "malformed"
+    )
 
 
 async def test_bad_signature_is_401(client, tenant):
@@ -49,7 +51,9 @@ async def test_bad_signature_is_401(client, tenant):
 
 async def test_expired_token_is_401(client, tenant):
     token = make_token([tenant], ttl=-10)
-    assert_error_body(await client.get(PROTECTED, headers={"Authorization": f"Bearer {token}"}), 401, "expired")
+    assert_error_body(
+        await client.get(PROTECTED, headers={"Authorization": f"Bearer {token}"}), 401, "expired"
+    )
 
 
 async def test_token_without_exp_is_401(client, tenant):
@@ -108,7 +112,9 @@ def _settings(tmp_path, **kwargs) -> Settings:
 
 
 async def test_wrong_audience_and_issuer_are_401(tmp_path, tenant):
-    verifier = TokenVerifier(_settings(tmp_path, jwt_secret=JWT_SECRET, jwt_audience="ingest", jwt_issuer="idp"))
+    verifier = TokenVerifier(
+        _settings(tmp_path, jwt_secret=JWT_SECRET, jwt_audience="ingest", jwt_issuer="idp")
+    )
     good = make_token([tenant], aud="ingest", iss="idp")
     assert tenant in (await verifier.verify(good)).tenant_ids
     with pytest.raises(UnauthorizedError, match="audience"):
@@ -133,7 +139,11 @@ async def test_wrong_audience_through_the_api_is_401(tmp_path, database_url, ten
 
 @pytest.mark.parametrize("algorithm", ["RS256", "ES256"])
 async def test_jwks_keys_verify_rs256_and_es256(tmp_path, tenant, algorithm, monkeypatch):
-    key = rsa.generate_private_key(65537, 2048) if algorithm == "RS256" else ec.generate_private_key(ec.SECP256R1())
+    key = (
+        rsa.generate_private_key(65537, 2048)
+        if algorithm == "RS256"
+        else ec.generate_private_key(ec.SECP256R1())
+    )
     jwk = json.loads(
         jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key())
         if algorithm == "RS256"
@@ -149,7 +159,9 @@ async def test_jwks_keys_verify_rs256_and_es256(tmp_path, tenant, algorithm, mon
 
     monkeypatch.setattr(verifier._jwks, "fetch_data", fake_fetch)
     token = make_token([tenant], secret=key, algorithm=algorithm, headers=None)
-    token = jwt.encode(jwt.decode(token, options={"verify_signature": False}), key, algorithm, headers={"kid": "k1"})
+    token = jwt.encode(
+        jwt.decode(token, options={"verify_signature": False}), key, algorithm, headers={"kid": "k1"}
+    )
     principal = await verifier.verify(token)
     assert tenant in principal.tenant_ids
     await verifier.verify(token)

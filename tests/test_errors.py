@@ -25,14 +25,18 @@ async def test_bad_json_is_400(client, headers):
 
 
 async def test_validation_names_the_field(client, headers):
-    response = await client.post("/api/v1/sources", json={"name": 5, "connectorType": "faker"}, headers=headers)
+    response = await client.post(
+        "/api/v1/sources", json={"name": 5, "connectorType": "faker"}, headers=headers
+    )
     body = assert_error_body(response, 400)
     assert "name" in body["message"] or "connectionConfig" in body["message"]
 
 
 async def test_body_too_large_is_413(client, headers):
     response = await client.post(
-        "/api/v1/sources", content=b"x" * (11 * 1024 * 1024), headers={**headers, "Content-Type": "application/json"}
+        "/api/v1/sources",
+        content=b"x" * (11 * 1024 * 1024),
+        headers={**headers, "Content-Type": "application/json"},
     )
     assert_error_body(response, 413, "too large")
 

@@ -13,6 +13,7 @@ import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
@@ -91,7 +92,7 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
     access = get_logger("ingest.http")
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -175,7 +176,9 @@ class MeResponse(msgspec.Struct, rename="camel"):
 )
 async def get_me(request: Request[Principal, Any, Any], tenant_id: NamedDependency[uuid.UUID]) -> MeResponse:
     """Who the token says the caller is, for the tenant in X-Tenant-Id."""
-    return MeResponse(subject=request.user.subject, tenant=str(tenant_id), permissions=sorted(request.user.permissions))
+    return MeResponse(
+        subject=request.user.subject, tenant=str(tenant_id), permissions=sorted(request.user.permissions)
+    )
 
 
 def route_handlers() -> list[Any]:
@@ -220,7 +223,7 @@ def create_app(
                 message="Running with a development JWT key from the data dir; set INGEST_JWT_SECRET "
                 "or INGEST_JWT_JWKS_URL in production",
             )
-        url = database_url or await asyncio.to_thread(resolve_database_url, settings)
+        url: str = database_url if database_url else await asyncio.to_thread(resolve_database_url, settings)
         engine: AsyncEngine | None = None
         maker = session_maker
         if maker is None:
@@ -263,11 +266,14 @@ def create_app(
         openapi_config=OpenAPIConfig(
             title="ingest",
             version=__version__,
-            description="Multi-tenant data-ingestion control plane: sources, connections, syncs and file imports "
+            description="Multi-tenant data-ingestion control plane: sources, connections, syncs and file "
+            "imports "
             "into Apache Iceberg.",
             path="/schema",
             components=Components(
-                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")}
+                security_schemes={
+                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
             ),
             security=[{"BearerToken": []}],
         ),
@@ -275,4 +281,3 @@ def create_app(
         debug=False,
         logging_config=None,  # ours (structlog through stdlib) is set up by configure_logging
     )
-

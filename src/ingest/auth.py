@@ -150,7 +150,9 @@ def _uuids(value: Any) -> list[uuid.UUID]:
 class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
     """Puts a `Principal` on every request but the public ones; 401 on any token problem."""
 
-    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         header = connection.headers.get("authorization")
         if not header:
             raise UnauthorizedError("Missing Authorization header")

@@ -22,9 +22,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     url = resolve_database_url(settings)
     if not args.no_migrate:
         upgrade(url)
-    app = create_app(settings, database_url=url, run_worker_in_process=not args.no_worker and settings.run_worker)
-    uvicorn.run(app, host=args.host or settings.host, port=args.port or settings.port, log_config=None,
-                access_log=False, timeout_graceful_shutdown=30)
+    app = create_app(
+        settings, database_url=url, run_worker_in_process=not args.no_worker and settings.run_worker
+    )
+    uvicorn.run(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
     return 0
 
 
@@ -162,8 +170,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             reason = outcome.error_message if outcome else "not run"
             print(f"file {file.id}: FAILED: {reason}", file=sys.stderr)
             return 1
-        print(f"file {file.id}: {outcome.records_imported} rows imported into {args.namespace or 'default'}."
-              f"{args.table} (tenant {tenant})")
+        print(
+            f"file {file.id}: {outcome.records_imported} rows imported into {args.namespace or 'default'}."
+            f"{args.table} (tenant {tenant})"
+        )
         return 0
 
     return asyncio.run(main())
@@ -178,7 +188,88 @@ def add_import_command(sub: argparse._SubParsersAction) -> None:  # type: ignore
     imp.set_defaults(func=cmd_import)
 
 
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = []  # type: ignore[type-arg]
+def cmd_connectors_list(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.engines.embedded import installer
+    from ingest.engines.registry import all_connectors
+
+    for connector in all_connectors():
+        installed = ""
+        if connector.package is not None:
+            venv = installer.venv_dir(settings.connectors_dir, connector)
+            installed = "installed" if installer.is_installed(venv, connector) else "not installed"
+        package = f"{connector.package}=={connector.version}" if connector.package else "(Docker image only)"
+        print(f"{connector.id:20} {','.join(sorted(connector.engines)):17} {package:45} {installed}")
+    return 0
+
+
+def cmd_connectors_install(args: argparse.Namespace, settings: Settings) -> int:
+    """Install connectors into their own virtualenvs ahead of first use."""
+    from ingest.core.errors import AppError
+    from ingest.engines.embedded import EmbeddedEngine
+    from ingest.engines.registry import all_connectors, get_connector
+
+    names = [c.id for c in all_connectors() if c.package] if args.all else args.name
+    if not names:
+        print("error: name a connector (see `ingest connectors list`) or pass --all", file=sys.stderr)
+        return 2
+    engine = EmbeddedEngine(settings)
+    failed = 0
+    for name in names:
+        connector = get_connector(name)
+        if connector is None or connector.package is None:
+            print(f"error: {name}: not a connector the embedded engine can run", file=sys.stderr)
+            failed += 1
+            continue
+        try:
+            venv = asyncio.run(engine.install(connector))
+        except AppError as exc:
+            print(f"error: {name}: {exc.message}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{name}: {connector.package}=={connector.version} in {venv}")
+    return 1 if failed else 0
+
+
+def cmd_secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-encrypt every stored connector secret with the first key of INGEST_SECRET_KEY."""
+    from ingest.db.session import create_engine, resolve_database_url, session_factory
+    from ingest.jobs.runtime import Runtime
+    from ingest.sources.service import rotate_secrets
+
+    url = resolve_database_url(settings)
+
+    async def main() -> int:
+        engine = create_engine(url, pool_size=2)
+        runtime = Runtime(settings=settings, session_maker=session_factory(engine), database_url=url)
+        try:
+            count = await rotate_secrets(runtime)
+        finally:
+            await engine.dispose()
+        print(f"re-encrypted the secrets of {count} source(s) with key '{runtime.secret_box.primary}'")
+        return 0
+
+    return asyncio.run(main())
+
+
+def add_admin_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    connectors = sub.add_parser("connectors", help="connector types and their installs")
+    connectors_sub = connectors.add_subparsers(dest="connectors_command", required=True)
+    connectors_sub.add_parser("list", help="every connector type, its package and engines").set_defaults(
+        func=cmd_connectors_list
+    )
+    install = connectors_sub.add_parser("install", help="install connectors ahead of first use")
+    install.add_argument("name", nargs="*", help="connector ids (faker, s3, github, ...)")
+    install.add_argument("--all", action="store_true", help="every connector the embedded engine can run")
+    install.set_defaults(func=cmd_connectors_install)
+
+    secrets = sub.add_parser("secrets", help="connector secrets at rest")
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
+    secrets_sub.add_parser(
+        "rotate", help="re-encrypt stored secrets with the first INGEST_SECRET_KEY key"
+    ).set_defaults(func=cmd_secrets_rotate)
+
+
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_admin_commands]  # type: ignore[type-arg]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,11 @@ import pytest
 
 from tests.conftest import READ, assert_error_body, headers_for
 
-FAKER = {"name": "shop", "connectorType": "faker", "connectionConfig": {"count": 20, "seed": 1, "parallelism": 1}}
+FAKER = {
+    "name": "shop",
+    "connectorType": "faker",
+    "connectionConfig": {"count": 20, "seed": 1, "parallelism": 1},
+}
 
 
 async def make_source(client, headers, body=FAKER) -> str:
@@ -25,7 +29,11 @@ async def make_connection(client, headers, source_id, **fields) -> dict:
 async def test_create_get_list_update_delete(client, headers):
     source_id = await make_source(client, headers)
     created = await make_connection(
-        client, headers, source_id, syncSchedule="0 0 * * *", selectedStreams=["users", "purchases"],
+        client,
+        headers,
+        source_id,
+        syncSchedule="0 0 * * *",
+        selectedStreams=["users", "purchases"],
         syncMode="INCREMENTAL",
     )
     assert created["status"] == "PENDING"
@@ -39,7 +47,9 @@ async def test_create_get_list_update_delete(client, headers):
 
     url = f"/api/v1/connections/{created['id']}"
     assert (await client.get(url, headers=headers)).json() == created
-    assert [c["id"] for c in (await client.get("/api/v1/connections", headers=headers)).json()] == [created["id"]]
+    assert [c["id"] for c in (await client.get("/api/v1/connections", headers=headers)).json()] == [
+        created["id"]
+    ]
 
     updated = await client.put(
         url, json={"sourceId": source_id, "name": "hourly", "syncSchedule": "15 * * * *"}, headers=headers
@@ -57,7 +67,11 @@ async def test_create_get_list_update_delete(client, headers):
 
 async def test_defaults(client, headers):
     created = await make_connection(client, headers, await make_source(client, headers))
-    assert (created["syncMode"], created["destinationType"], created["syncSchedule"]) == ("FULL_REFRESH", "iceberg", None)
+    assert (created["syncMode"], created["destinationType"], created["syncSchedule"]) == (
+        "FULL_REFRESH",
+        "iceberg",
+        None,
+    )
     assert created["nextRunAt"] is None
 
 
@@ -130,12 +144,18 @@ async def test_other_tenants_connection_is_404(client, headers, method):
     kwargs = {"json": {"sourceId": source_id, "name": "x"}} if method == "put" else {}
     response = await getattr(client, method)(f"/api/v1/connections/{created['id']}", headers=other, **kwargs)
     assert_error_body(response, 404)
-    assert (await client.get(f"/api/v1/connections/{created['id']}", headers=headers)).json()["name"] == "nightly"
+    assert (await client.get(f"/api/v1/connections/{created['id']}", headers=headers)).json()[
+        "name"
+    ] == "nightly"
 
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("post", "/api/v1/connections"), ("put", "/api/v1/connections/{id}"), ("delete", "/api/v1/connections/{id}")],
+    [
+        ("post", "/api/v1/connections"),
+        ("put", "/api/v1/connections/{id}"),
+        ("delete", "/api/v1/connections/{id}"),
+    ],
 )
 async def test_mutating_routes_need_token_permission_and_tenant(client, tenant, method, path):
     url = path.format(id=uuid.uuid4())

@@ -21,7 +21,11 @@ def file_source(name: str = "files", url: str = "s3://demo-bucket/orders.csv", s
             "dataset_name": "orders",
             "format": "csv",
             "url": url,
-            "provider": {"storage": "S3", "aws_access_key_id": "AKIAEXAMPLE", "aws_secret_access_key": secret},
+            "provider": {
+                "storage": "S3",
+                "aws_access_key_id": "AKIAEXAMPLE",
+                "aws_secret_access_key": secret,
+            },
         },
     }
 
@@ -95,11 +99,15 @@ async def test_failing_check_sets_error_with_message(client, headers):
 
 async def test_config_change_makes_source_inactive_again(client, headers):
     created = await create(client, headers, FAKER)
-    assert (await client.post(f"/api/v1/sources/{created['id']}/test", headers=headers)).json()["status"] == "ACTIVE"
+    assert (await client.post(f"/api/v1/sources/{created['id']}/test", headers=headers)).json()[
+        "status"
+    ] == "ACTIVE"
     renamed = await client.put(f"/api/v1/sources/{created['id']}", json={"name": "renamed"}, headers=headers)
     assert renamed.json()["status"] == "ACTIVE"  # a rename does not need a new test
     changed = await client.put(
-        f"/api/v1/sources/{created['id']}", json={"connectionConfig": {"count": 60, "seed": 7}}, headers=headers
+        f"/api/v1/sources/{created['id']}",
+        json={"connectionConfig": {"count": 60, "seed": 7}},
+        headers=headers,
     )
     assert changed.status_code == 200, changed.text
     assert changed.json()["status"] == "INACTIVE"
@@ -109,13 +117,17 @@ async def test_config_change_makes_source_inactive_again(client, headers):
 
 async def test_postgres_needs_the_airbyte_engine(client, headers):
     body = {"name": "pg", "connectorType": "postgres", "connectionConfig": {"host": "db", "password": SECRET}}
-    error = assert_error_body(await client.post("/api/v1/sources", json=body, headers=headers), 400, "airbyte engine")
+    error = assert_error_body(
+        await client.post("/api/v1/sources", json=body, headers=headers), 400, "airbyte engine"
+    )
     assert SECRET not in error["message"]
 
 
 async def test_unknown_connector_type_is_400(client, headers):
     body = {"name": "x", "connectorType": "nope", "connectionConfig": {}}
-    assert_error_body(await client.post("/api/v1/sources", json=body, headers=headers), 400, "unknown connectortype")
+    assert_error_body(
+        await client.post("/api/v1/sources", json=body, headers=headers), 400, "unknown connectortype"
+    )
 
 
 async def test_missing_name_is_400(client, headers):
@@ -140,7 +152,9 @@ async def test_invalid_config_names_each_field_without_echoing_secrets(client, h
 
 async def test_duplicate_name_is_409(client, headers):
     await create(client, headers, FAKER)
-    assert_error_body(await client.post("/api/v1/sources", json=FAKER, headers=headers), 409, "already exists")
+    assert_error_body(
+        await client.post("/api/v1/sources", json=FAKER, headers=headers), 409, "already exists"
+    )
 
 
 async def test_secret_never_leaves_in_clear(client, headers, rollback_session_maker, caplog):
@@ -168,14 +182,16 @@ async def test_secret_never_leaves_in_clear(client, headers, rollback_session_ma
     seen.append(updated.text)
     async with rollback_session_maker() as session:
         stored = (await session.execute(text("SELECT config::text FROM sources"))).scalars().all()
-        everything = (await session.execute(text("SELECT row_to_json(s)::text FROM sources s"))).scalars().all()
+        everything = (
+            (await session.execute(text("SELECT row_to_json(s)::text FROM sources s"))).scalars().all()
+        )
     assert stored and SECRET not in " ".join(everything)
     assert "orders_v2" in " ".join(stored)
+    import json
+
     from ingest.core.crypto import SecretBox
     from ingest.sources.service import decrypted_config
     from tests.conftest import TEST_SECRET_KEY
-
-    import json
 
     plain = decrypted_config(json.loads(stored[0]), SecretBox.from_setting(TEST_SECRET_KEY))
     assert plain["provider"]["aws_secret_access_key"] == SECRET
@@ -188,7 +204,9 @@ async def test_secret_never_leaves_in_clear(client, headers, rollback_session_ma
     seen.append(refused.text)
     # sending the secret again makes the move fine
     moved["provider"] = dict(moved["provider"], aws_secret_access_key="another-" + SECRET)
-    assert (await client.put(source_url, json={"connectionConfig": moved}, headers=headers)).status_code == 200
+    assert (
+        await client.put(source_url, json={"connectionConfig": moved}, headers=headers)
+    ).status_code == 200
 
     seen.extend(record.getMessage() for record in caplog.records)
     assert all(SECRET not in item for item in seen)

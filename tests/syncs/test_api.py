@@ -21,7 +21,11 @@ def faker(count: int, **extra) -> dict:
 async def setup_connection(client, headers, count=30, **fields) -> dict:
     source = await client.post(
         "/api/v1/sources",
-        json={"name": f"shop-{uuid.uuid4().hex[:6]}", "connectorType": "faker", "connectionConfig": faker(count)},
+        json={
+            "name": f"shop-{uuid.uuid4().hex[:6]}",
+            "connectorType": "faker",
+            "connectionConfig": faker(count),
+        },
         headers=headers,
     )
     assert source.status_code == 201, source.text
@@ -99,12 +103,17 @@ async def test_full_refresh_twice_keeps_one_copy(live_client, tenant, warehouse)
     assert second["status"] == "SUCCEEDED"
     assert warehouse.read_all(tenant, None, "users").height == 30  # replaced, not appended
     info = warehouse.describe(tenant, None, "users")
-    assert {s.summary.get("ingest.job-id") for s in info.snapshots} >= {f"sync-{first['id']}", f"sync-{second['id']}"}
+    assert {s.summary.get("ingest.job-id") for s in info.snapshots} >= {
+        f"sync-{first['id']}",
+        f"sync-{second['id']}",
+    }
     got = (await live_client.get(f"/api/v1/connections/{connection['id']}", headers=headers)).json()
     assert got["status"] == "ACTIVE" and got["lastSyncAt"]
 
 
-async def test_incremental_adds_only_new_records_and_saves_state(live_client, tenant, warehouse, database_url):
+async def test_incremental_adds_only_new_records_and_saves_state(
+    live_client, tenant, warehouse, database_url
+):
     headers = headers_for(tenant)
     connection = await setup_connection(
         live_client, headers, count=20, syncMode="INCREMENTAL", selectedStreams=["users"]
@@ -119,7 +128,9 @@ async def test_incremental_adds_only_new_records_and_saves_state(live_client, te
     engine = create_async_engine(sqlalchemy_url(database_url))
     async with engine.connect() as conn:
         state = (
-            await conn.execute(text("SELECT state FROM connections WHERE id = :id"), {"id": uuid.UUID(connection["id"])})
+            await conn.execute(
+                text("SELECT state FROM connections WHERE id = :id"), {"id": uuid.UUID(connection["id"])}
+            )
         ).scalar_one()
     await engine.dispose()
     assert state, "the connector's state is saved after the commit"
@@ -133,7 +144,9 @@ async def test_incremental_adds_only_new_records_and_saves_state(live_client, te
     # records that changed upstream come again and replace their old version (upsert on the primary key `id`)
     source_id = connection["sourceId"]
     grown = faker(35, always_updated=True)
-    put = await live_client.put(f"/api/v1/sources/{source_id}", json={"connectionConfig": grown}, headers=headers)
+    put = await live_client.put(
+        f"/api/v1/sources/{source_id}", json={"connectionConfig": grown}, headers=headers
+    )
     assert put.status_code == 200, put.text
     before = warehouse.read_all(tenant, None, "users")
     third = await run_sync(live_client, headers, connection["id"])
@@ -177,10 +190,14 @@ async def test_second_trigger_while_running_is_409(live_client, tenant):
     headers = headers_for(tenant)
     connection = await setup_connection(live_client, headers, count=300_000, selectedStreams=["users"])
     sync = await trigger(live_client, headers, connection["id"])
-    response = await live_client.post(f"/api/v1/syncs/connections/{connection['id']}/trigger", headers=headers)
+    response = await live_client.post(
+        f"/api/v1/syncs/connections/{connection['id']}/trigger", headers=headers
+    )
     assert_error_body(response, 409, "already")
     # deleting the connection cancels its running sync first
-    assert (await live_client.delete(f"/api/v1/connections/{connection['id']}", headers=headers)).status_code == 204
+    assert (
+        await live_client.delete(f"/api/v1/connections/{connection['id']}", headers=headers)
+    ).status_code == 204
     assert_error_body(await live_client.get(f"/api/v1/syncs/{sync['id']}", headers=headers), 404)
 
 
@@ -203,7 +220,9 @@ async def test_failing_connector_ends_failed_with_message(live_client, tenant, d
     assert result["status"] == "FAILED", result
     assert result["errorMessage"]
     assert "Config validation error" in result["errorMessage"]
-    assert (await live_client.get(f"/api/v1/connections/{connection['id']}", headers=headers)).json()["status"] == "ERROR"
+    assert (await live_client.get(f"/api/v1/connections/{connection['id']}", headers=headers)).json()[
+        "status"
+    ] == "ERROR"
 
 
 async def test_scheduled_run_fires_exactly_once(live_client, tenant, settings, database_url):
@@ -212,9 +231,14 @@ async def test_scheduled_run_fires_exactly_once(live_client, tenant, settings, d
     from ingest.jobs.runtime import Runtime
 
     headers = headers_for(tenant)
-    connection = await setup_connection(live_client, headers, count=5, syncSchedule="*/5 * * * *", selectedStreams=["products"])
+    connection = await setup_connection(
+        live_client, headers, count=5, syncSchedule="*/5 * * * *", selectedStreams=["products"]
+    )
     engines = [create_engine(database_url) for _ in range(3)]
-    runtimes = [Runtime(settings=settings, session_maker=session_factory(e), database_url=database_url) for e in engines]
+    runtimes = [
+        Runtime(settings=settings, session_maker=session_factory(e), database_url=database_url)
+        for e in engines
+    ]
     async with engines[0].begin() as conn:
         await conn.execute(
             text("UPDATE connections SET next_run_at = :t WHERE id = :id"),

@@ -31,8 +31,14 @@ async def seed_syncs(client, headers, session_maker, tenant, count: int) -> tupl
                     "completed_at, duration_ms, cancel_requested, attempts) VALUES (:id, :t, :c, 'SUCCEEDED', "
                     "'MANUAL', :r, :s, :e, 1000, false, 1)"
                 ),
-                {"id": sync_id, "t": tenant, "c": uuid.UUID(connection_id), "r": 100 * (count - i),
-                 "s": base + timedelta(hours=i), "e": base + timedelta(hours=i, seconds=1)},
+                {
+                    "id": sync_id,
+                    "t": tenant,
+                    "c": uuid.UUID(connection_id),
+                    "r": 100 * (count - i),
+                    "s": base + timedelta(hours=i),
+                    "e": base + timedelta(hours=i, seconds=1),
+                },
             )
         await session.commit()
     return connection_id, ids
@@ -57,15 +63,30 @@ async def test_paging_and_sorting(client, headers, tenant, rollback_session_make
     filtered = (await client.get(f"/api/v1/syncs?connectionId={connection_id}", headers=headers)).json()
     assert filtered["totalElements"] == 7
     row = filtered["content"][0]
-    assert set(row) >= {"id", "connectionId", "connectionName", "status", "recordsSynced", "bytesSynced",
-                        "startedAt", "completedAt", "durationMs"}
+    assert set(row) >= {
+        "id",
+        "connectionId",
+        "connectionName",
+        "status",
+        "recordsSynced",
+        "bytesSynced",
+        "startedAt",
+        "completedAt",
+        "durationMs",
+    }
     assert row["connectionName"] == "c"
 
 
 @pytest.mark.parametrize(
     ("query", "message"),
-    [("sort=nope,asc", "sort field"), ("sort=startedAt,sideways", "direction"), ("size=0", "size"),
-     ("size=1000", "size"), ("page=-1", "page"), ("connectionId=abc", "UUID")],
+    [
+        ("sort=nope,asc", "sort field"),
+        ("sort=startedAt,sideways", "direction"),
+        ("size=0", "size"),
+        ("size=1000", "size"),
+        ("page=-1", "page"),
+        ("connectionId=abc", "UUID"),
+    ],
 )
 async def test_bad_paging_is_400(client, headers, query, message):
     assert_error_body(await client.get(f"/api/v1/syncs?{query}", headers=headers), 400, message)
@@ -77,7 +98,9 @@ async def test_other_tenant_sees_none_of_it(client, headers, tenant, rollback_se
     assert_error_body(await client.get(f"/api/v1/syncs/{ids[0]}", headers=other), 404)
     assert_error_body(await client.post(f"/api/v1/syncs/{ids[0]}/cancel", headers=other), 404)
     assert_error_body(await client.get(f"/api/v1/syncs?connectionId={connection_id}", headers=other), 404)
-    assert_error_body(await client.post(f"/api/v1/syncs/connections/{connection_id}/trigger", headers=other), 404)
+    assert_error_body(
+        await client.post(f"/api/v1/syncs/connections/{connection_id}/trigger", headers=other), 404
+    )
     assert (await client.get("/api/v1/syncs", headers=other)).json()["totalElements"] == 0
     assert_error_body(await client.get(f"/api/v1/syncs?connectionId={uuid.uuid4()}", headers=headers), 404)
 
@@ -89,17 +112,24 @@ async def test_cancel_of_a_finished_sync_is_409(client, headers, tenant, rollbac
 
 async def test_pending_sync_cancels_at_once(client, headers):
     source = await client.post(
-        "/api/v1/sources", json={"name": "s", "connectorType": "faker", "connectionConfig": {"count": 5}},
+        "/api/v1/sources",
+        json={"name": "s", "connectorType": "faker", "connectionConfig": {"count": 5}},
         headers=headers,
     )
     connection = await client.post(
         "/api/v1/connections", json={"sourceId": source.json()["id"], "name": "c"}, headers=headers
     )
-    trigger = await client.post(f"/api/v1/syncs/connections/{connection.json()['id']}/trigger", headers=headers)
+    trigger = await client.post(
+        f"/api/v1/syncs/connections/{connection.json()['id']}/trigger", headers=headers
+    )
     assert trigger.status_code == 202
     assert trigger.json()["status"] == "PENDING"  # no worker in this client: it stays queued
-    assert (await client.post(f"/api/v1/syncs/{trigger.json()['id']}/cancel", headers=headers)).status_code == 204
-    assert (await client.get(f"/api/v1/syncs/{trigger.json()['id']}", headers=headers)).json()["status"] == "CANCELLED"
+    assert (
+        await client.post(f"/api/v1/syncs/{trigger.json()['id']}/cancel", headers=headers)
+    ).status_code == 204
+    assert (await client.get(f"/api/v1/syncs/{trigger.json()['id']}", headers=headers)).json()[
+        "status"
+    ] == "CANCELLED"
     # and the connection can be triggered again
     again = await client.post(f"/api/v1/syncs/connections/{connection.json()['id']}/trigger", headers=headers)
     assert again.status_code == 202

@@ -46,9 +46,16 @@ class ConnectionController(Controller):
     tags = ["connections"]
     dependencies = {**TENANT_DEPENDENCY, "service": provide_connection_service}
 
-    @post("/", operation_id="create_connection", summary="Create a connection", guards=[requires_manage],
-          status_code=HTTP_201_CREATED)
-    async def create_connection(self, data: ConnectionRequest, service: ConnectionService) -> ConnectionResponse:
+    @post(
+        "/",
+        operation_id="create_connection",
+        summary="Create a connection",
+        guards=[requires_manage],
+        status_code=HTTP_201_CREATED,
+    )
+    async def create_connection(
+        self, data: ConnectionRequest, service: ConnectionService
+    ) -> ConnectionResponse:
         """Create a connection from one of the tenant's sources into Iceberg."""
         connection, source = await service.create(data)
         return to_response(connection, source.name)
@@ -58,15 +65,26 @@ class ConnectionController(Controller):
         """The tenant's connections."""
         return [to_response(c, name) for c, name in await service.list_all()]
 
-    @get("/{connection_id:uuid}", operation_id="get_connection", summary="Get a connection",
-         guards=[requires_read])
-    async def get_connection(self, connection_id: uuid.UUID, service: ConnectionService) -> ConnectionResponse:
+    @get(
+        "/{connection_id:uuid}",
+        operation_id="get_connection",
+        summary="Get a connection",
+        guards=[requires_read],
+    )
+    async def get_connection(
+        self, connection_id: uuid.UUID, service: ConnectionService
+    ) -> ConnectionResponse:
         """One connection."""
         connection = await service.get(connection_id)
         return to_response(connection, (await service.source_of(connection)).name)
 
-    @put("/{connection_id:uuid}", operation_id="update_connection", summary="Update a connection",
-         guards=[requires_manage], status_code=HTTP_200_OK)
+    @put(
+        "/{connection_id:uuid}",
+        operation_id="update_connection",
+        summary="Update a connection",
+        guards=[requires_manage],
+        status_code=HTTP_200_OK,
+    )
     async def update_connection(
         self, connection_id: uuid.UUID, data: ConnectionRequest, service: ConnectionService
     ) -> ConnectionResponse:
@@ -74,8 +92,13 @@ class ConnectionController(Controller):
         connection, source = await service.update(connection_id, data)
         return to_response(connection, source.name)
 
-    @delete("/{connection_id:uuid}", operation_id="delete_connection", summary="Delete a connection",
-            guards=[requires_manage], status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/{connection_id:uuid}",
+        operation_id="delete_connection",
+        summary="Delete a connection",
+        guards=[requires_manage],
+        status_code=HTTP_204_NO_CONTENT,
+    )
     async def delete_connection(self, connection_id: uuid.UUID, service: ConnectionService) -> None:
         """Delete a connection; a running sync is cancelled first. The Iceberg tables stay."""
         await service.delete(connection_id)

@@ -30,7 +30,10 @@ async def fire_due_schedules(runtime: Runtime, now: datetime | None = None) -> i
             if connection.sync_schedule is None:
                 continue
             connection.next_run_at = next_run(connection.sync_schedule, now)
-            if await ConnectionRepository(session, connection.tenant_id).active_sync(connection.id) is not None:
+            if (
+                await ConnectionRepository(session, connection.tenant_id).active_sync(connection.id)
+                is not None
+            ):
                 log.info("scheduler.skipped_running", connection_id=str(connection.id))
                 continue
             await SyncService(session, connection.tenant_id, runtime).create_pending(connection, "SCHEDULED")

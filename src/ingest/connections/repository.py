@@ -15,7 +15,9 @@ class ConnectionRepository:
         self.tenant_id = tenant_id
 
     async def get(self, connection_id: uuid.UUID, *, for_update: bool = False) -> Connection | None:
-        query = select(Connection).where(Connection.tenant_id == self.tenant_id, Connection.id == connection_id)
+        query = select(Connection).where(
+            Connection.tenant_id == self.tenant_id, Connection.id == connection_id
+        )
         if for_update:
             query = query.with_for_update()
         result: Connection | None = (await self.session.execute(query)).scalar_one_or_none()

@@ -1,4 +1,4 @@
-"""Connections: a source, the streams to copy, a sync mode and a schedule, into the tenant's Iceberg tables."""
+"""Connections: a source, its streams, a sync mode and a schedule, into the tenant's Iceberg tables."""
 
 import re
 import uuid
@@ -33,7 +33,8 @@ def validate_cron(expression: str) -> str:
     normalized = " ".join(expression.split())
     if len(normalized.split(" ")) != 5:
         raise InvalidRequestError(
-            f"syncSchedule '{expression[:100]}' must have 5 fields: minute hour day-of-month month day-of-week"
+            f"syncSchedule '{expression[:100]}' must have 5 fields: "
+            "minute hour day-of-month month day-of-week"
         )
     if not croniter.is_valid(normalized):
         raise InvalidRequestError(f"syncSchedule '{expression[:100]}' is not a valid cron expression")
@@ -101,25 +102,32 @@ class ConnectionService:
     def _validate_mode(self, mode: SyncMode, streams: list[DiscoveredStream]) -> None:
         if mode is SyncMode.CDC and not self._remote:
             raise InvalidRequestError(
-                "syncMode CDC needs the airbyte engine: CDC sources (postgres, mysql, mssql, mongodb) are Java "
+                "syncMode CDC needs the airbyte engine: CDC sources (postgres, mysql, mssql, mongodb) "
+                "are Java "
                 "connectors that the embedded engine cannot run"
             )
         unsupported = [s.name for s in streams if mode not in s.supported_sync_modes]
         if unsupported and mode is not SyncMode.CDC:
-            raise InvalidRequestError(f"syncMode {mode.value} is not supported by stream(s): {', '.join(unsupported)}")
+            raise InvalidRequestError(
+                f"syncMode {mode.value} is not supported by stream(s): {', '.join(unsupported)}"
+            )
 
     async def _apply(self, connection: Connection, data: Any) -> tuple[Source, list[DiscoveredStream]]:
         source = await self._source(data.source_id)
         destination = (data.destination_type or "iceberg").lower()
         if destination not in DESTINATION_TYPES:
-            raise InvalidRequestError(f"destinationType '{data.destination_type}' is not supported; use 'iceberg'")
+            raise InvalidRequestError(
+                f"destinationType '{data.destination_type}' is not supported; use 'iceberg'"
+            )
         try:
             mode = SyncMode((data.sync_mode or SyncMode.FULL_REFRESH.value).upper())
         except ValueError:
             raise InvalidRequestError("syncMode must be one of FULL_REFRESH, INCREMENTAL, CDC") from None
         schedule = validate_cron(data.sync_schedule) if data.sync_schedule else None
         if data.namespace is not None and not _IDENTIFIER.match(data.namespace):
-            raise InvalidRequestError("namespace must use letters, digits and underscores, not starting with a digit")
+            raise InvalidRequestError(
+                "namespace must use letters, digits and underscores, not starting with a digit"
+            )
         streams = await self.selected(source, data.selected_streams)
         self._validate_mode(mode, streams)
         if await self.repository.name_taken(data.name, exclude=connection.id):
@@ -131,11 +139,15 @@ class ConnectionService:
         if schedule != connection.sync_schedule:
             connection.next_run_at = next_run(schedule, datetime.now(UTC)) if schedule else None
         connection.sync_schedule = schedule
-        connection.selected_streams = list(dict.fromkeys(data.selected_streams)) if data.selected_streams else None
+        connection.selected_streams = (
+            list(dict.fromkeys(data.selected_streams)) if data.selected_streams else None
+        )
         connection.namespace = data.namespace
         return source, streams
 
-    def _remote_spec(self, connection: Connection, source: Source, streams: list[DiscoveredStream]) -> RemoteConnection:
+    def _remote_spec(
+        self, connection: Connection, source: Source, streams: list[DiscoveredStream]
+    ) -> RemoteConnection:
         from ingest.iceberg.catalog import tenant_namespace
 
         return RemoteConnection(
@@ -167,7 +179,9 @@ class ConnectionService:
         if previous_source != source.id:
             connection.state = None  # state belongs to the old source's streams
         if self._remote and connection.external_id:
-            await self.engine.update_connection(connection.external_id, self._remote_spec(connection, source, streams))
+            await self.engine.update_connection(
+                connection.external_id, self._remote_spec(connection, source, streams)
+            )
         connection.updated_at = datetime.now(UTC)
         await self.repository.session.flush()
         return connection, source

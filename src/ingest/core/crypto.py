@@ -37,7 +37,9 @@ class SecretBox:
                 raise ValueError("INGEST_SECRET_KEY entries must look like 'kid:base64key'")
             key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
             if len(key) != 32:
-                raise ValueError(f"INGEST_SECRET_KEY key '{kid}' must be 32 bytes (base64 of 32 random bytes)")
+                raise ValueError(
+                    f"INGEST_SECRET_KEY key '{kid}' must be 32 bytes (base64 of 32 random bytes)"
+                )
             keys[kid] = key
             primary = primary or kid
         if not keys:
@@ -65,7 +67,9 @@ class SecretBox:
         kid = str(envelope.get("kid"))
         key = self.keys.get(kid)
         if key is None:
-            raise SecretKeyError(f"secret encrypted with key '{kid}', which INGEST_SECRET_KEY no longer lists")
+            raise SecretKeyError(
+                f"secret encrypted with key '{kid}', which INGEST_SECRET_KEY no longer lists"
+            )
         raw = base64.b64decode(str(envelope["ct"]))
         return AESGCM(key).decrypt(raw[:12], raw[12:], kid.encode()).decode()
 

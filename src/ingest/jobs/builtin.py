@@ -1,4 +1,4 @@
-"""Queue housekeeping tasks: stalled-job recovery, and a probe operators use to check that workers run jobs."""
+"""Queue housekeeping: stalled-job recovery, and a probe that checks workers run jobs."""
 
 import asyncio
 
@@ -50,7 +50,9 @@ async def recover_stalled(context: procrastinate.JobContext, timestamp: int) -> 
 
 
 @tasks.task(name="jobs.probe", queue="default", pass_context=True)
-async def probe(context: procrastinate.JobContext, seconds: float = 0.0, first_attempt_seconds: float = 0.0) -> str:
+async def probe(
+    context: procrastinate.JobContext, seconds: float = 0.0, first_attempt_seconds: float = 0.0
+) -> str:
     """Sleep and succeed: `ingest jobs probe` checks that a worker picks jobs up (and tests use it)."""
     attempts = context.job.attempts if context.job else 0
     await asyncio.sleep(first_attempt_seconds if attempts == 0 else seconds)

@@ -23,7 +23,6 @@ class Runtime:
 
         return create_engine(self.settings)
 
-
     @cached_property
     def warehouse(self) -> Any:
         """The tenant-scoped Iceberg catalog (`ingest.iceberg.Warehouse`); its calls block: use a thread."""

@@ -11,7 +11,9 @@ log = get_logger("ingest.jobs")
 QUEUES = ["default", "imports", "syncs", "housekeeping"]
 
 
-async def run_worker(app: procrastinate.App, settings: Settings, *, install_signal_handlers: bool = False) -> None:
+async def run_worker(
+    app: procrastinate.App, settings: Settings, *, install_signal_handlers: bool = False
+) -> None:
     """Recover jobs left by dead workers, then work until cancelled."""
     heartbeat = max(1.0, settings.job_stall_seconds / 4)
     try:

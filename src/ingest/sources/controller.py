@@ -75,7 +75,11 @@ class ConnectorTypeController(Controller):
         runtime: Runtime = state.runtime
         return SourceService.connector_types(runtime.engine.name)
 
-    @get("/{connector_type:str}/spec", operation_id="get_connector_spec", summary="Connector configuration spec")
+    @get(
+        "/{connector_type:str}/spec",
+        operation_id="get_connector_spec",
+        summary="Connector configuration spec",
+    )
     async def get_connector_spec(self, state: State, connector_type: str) -> ConnectorSpecResponse:
         """The JSON Schema a connector type's connectionConfig must follow (secrets carry airbyte_secret)."""
         runtime: Runtime = state.runtime
@@ -94,11 +98,18 @@ class SourceController(Controller):
     tags = ["sources"]
     dependencies = {**TENANT_DEPENDENCY, "service": provide_source_service}
 
-    @post("/", operation_id="create_source", summary="Create a source", guards=[requires_manage],
-          status_code=HTTP_201_CREATED)
+    @post(
+        "/",
+        operation_id="create_source",
+        summary="Create a source",
+        guards=[requires_manage],
+        status_code=HTTP_201_CREATED,
+    )
     async def create_source(self, data: CreateSourceRequest, service: SourceService) -> SourceResponse:
         """Create a source; its connectionConfig is validated against the connector's spec."""
-        source = await service.create(data.name, data.connector_type, data.connection_config, data.description)
+        source = await service.create(
+            data.name, data.connector_type, data.connection_config, data.description
+        )
         return to_response(source)
 
     @get("/", operation_id="list_sources", summary="List sources", guards=[requires_read])
@@ -111,8 +122,13 @@ class SourceController(Controller):
         """One source, with its connectionConfig (secrets masked)."""
         return to_response(await service.get(source_id))
 
-    @put("/{source_id:uuid}", operation_id="update_source", summary="Update a source", guards=[requires_manage],
-         status_code=HTTP_200_OK)
+    @put(
+        "/{source_id:uuid}",
+        operation_id="update_source",
+        summary="Update a source",
+        guards=[requires_manage],
+        status_code=HTTP_200_OK,
+    )
     async def update_source(
         self, source_id: uuid.UUID, data: UpdateSourceRequest, service: SourceService
     ) -> SourceResponse:
@@ -120,20 +136,35 @@ class SourceController(Controller):
         source = await service.update(source_id, data.name, data.description, data.connection_config)
         return to_response(source)
 
-    @delete("/{source_id:uuid}", operation_id="delete_source", summary="Delete a source",
-            guards=[requires_manage], status_code=HTTP_204_NO_CONTENT)
+    @delete(
+        "/{source_id:uuid}",
+        operation_id="delete_source",
+        summary="Delete a source",
+        guards=[requires_manage],
+        status_code=HTTP_204_NO_CONTENT,
+    )
     async def delete_source(self, source_id: uuid.UUID, service: SourceService) -> None:
         """Delete a source; 409 while connections use it."""
         await service.delete(source_id)
 
-    @post("/{source_id:uuid}/test", operation_id="test_source", summary="Test the connection",
-          guards=[requires_manage], status_code=HTTP_200_OK)
+    @post(
+        "/{source_id:uuid}/test",
+        operation_id="test_source",
+        summary="Test the connection",
+        guards=[requires_manage],
+        status_code=HTTP_200_OK,
+    )
     async def test_source(self, source_id: uuid.UUID, service: SourceService) -> SourceResponse:
         """Run the connector's check: ACTIVE when it passes, ERROR (with statusMessage) when not."""
         return to_response(await service.test_connection(source_id))
 
-    @post("/{source_id:uuid}/discover", operation_id="discover_source", summary="Discover the schema",
-          guards=[requires_manage], status_code=HTTP_200_OK)
+    @post(
+        "/{source_id:uuid}/discover",
+        operation_id="discover_source",
+        summary="Discover the schema",
+        guards=[requires_manage],
+        status_code=HTTP_200_OK,
+    )
     async def discover_source(self, source_id: uuid.UUID, service: SourceService) -> DiscoverResponse:
         """Streams with their columns and supported sync modes; the catalog is kept for connections."""
         return to_discover_response(await service.discover(source_id))

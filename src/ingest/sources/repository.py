@@ -21,7 +21,9 @@ class SourceRepository:
         return result
 
     async def list_all(self) -> list[Source]:
-        query = select(Source).where(Source.tenant_id == self.tenant_id).order_by(Source.created_at, Source.id)
+        query = (
+            select(Source).where(Source.tenant_id == self.tenant_id).order_by(Source.created_at, Source.id)
+        )
         return list((await self.session.execute(query)).scalars())
 
     async def name_taken(self, name: str, exclude: uuid.UUID | None = None) -> bool:

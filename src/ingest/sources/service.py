@@ -1,4 +1,4 @@
-"""Sources: the rules (config validated against the connector's spec, secrets encrypted, status) over the engine."""
+"""Sources: config checked against the connector's spec, secrets encrypted, status, over the engine."""
 
 import copy
 import dataclasses
@@ -76,7 +76,9 @@ def _validation_problem(error: ValidationError) -> str:
     kind = error.validator
     expected = error.validator_value
     if kind == "required":
-        missing = [name for name in expected if isinstance(error.instance, dict) and name not in error.instance]
+        missing = [
+            name for name in expected if isinstance(error.instance, dict) and name not in error.instance
+        ]
         return "is missing required field " + ", ".join(f"'{name}'" for name in missing)
     messages = {
         "type": f"must be of type {expected}",
@@ -155,7 +157,9 @@ def stream_from_dict(data: Mapping[str, Any]) -> DiscoveredStream:
         name=data["name"],
         namespace=data.get("namespace"),
         columns=[
-            DiscoveredColumn(c["name"], ColumnType(c["type"]), bool(c["nullable"]), c.get("json_schema") or {})
+            DiscoveredColumn(
+                c["name"], ColumnType(c["type"]), bool(c["nullable"]), c.get("json_schema") or {}
+            )
             for c in data.get("columns", [])
         ],
         supported_sync_modes=[SyncMode(m) for m in data.get("supported_sync_modes", [])],
@@ -201,7 +205,8 @@ class SourceService:
         return self.connector_for_engine(connector_type, self.engine.name)
 
     async def spec(self, connector: ConnectorType) -> dict[str, Any]:
-        return await self.engine.spec(connector)
+        spec: dict[str, Any] = await self.engine.spec(connector)
+        return spec
 
     # -- CRUD
 
@@ -237,10 +242,14 @@ class SourceService:
         if _is_platform(self.engine):
             source.external_id = await self.engine.create_source(str(self.tenant_id), name, connector, plain)
         await self.repository.add(source)
-        log.info("sources.created", source_id=str(source.id), connector=connector.id, tenant=str(self.tenant_id))
+        log.info(
+            "sources.created", source_id=str(source.id), connector=connector.id, tenant=str(self.tenant_id)
+        )
         return source
 
-    def _merge(self, new: dict[str, Any], stored_plain: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    def _merge(
+        self, new: dict[str, Any], stored_plain: dict[str, Any], spec: Mapping[str, Any]
+    ) -> dict[str, Any]:
         from ingest.engines.secrets import merge_masked
 
         return merge_masked(new, stored_plain, spec)
@@ -334,6 +343,7 @@ class SourceService:
     async def discover(self, source_id: uuid.UUID) -> list[DiscoveredStream]:
         source = await self.get(source_id)
         connector = self.connector(source.connector_type)
+        streams: list[DiscoveredStream]
         if _is_platform(self.engine) and source.external_id:
             streams = await self.engine.discover_source(str(self.tenant_id), source.external_id)
         else:
@@ -348,3 +358,18 @@ class SourceService:
         if source.catalog is None:
             return await self.discover(source.id)
         return [stream_from_dict(s) for s in source.catalog]
+
+
+async def rotate_secrets(runtime: Runtime) -> int:
+    """Re-encrypt every source's secrets with the primary key (after a new key was put first)."""
+    from sqlalchemy import select
+
+    box: SecretBox = runtime.secret_box
+    count = 0
+    async with runtime.session_maker() as session, session.begin():
+        for source in (await session.execute(select(Source).with_for_update())).scalars():
+            rotated = _walk_envelopes(source.config, lambda env: box.encrypt(box.decrypt(env)))
+            if rotated != source.config:
+                source.config = rotated
+                count += 1
+    return count

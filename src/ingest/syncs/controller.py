@@ -45,15 +45,25 @@ class SyncController(Controller):
     tags = ["syncs"]
     dependencies = {**TENANT_DEPENDENCY, "service": provide_sync_service}
 
-    @post("/connections/{connection_id:uuid}/trigger", operation_id="trigger_sync", summary="Trigger a sync",
-          guards=[requires_manage], status_code=HTTP_202_ACCEPTED)
+    @post(
+        "/connections/{connection_id:uuid}/trigger",
+        operation_id="trigger_sync",
+        summary="Trigger a sync",
+        guards=[requires_manage],
+        status_code=HTTP_202_ACCEPTED,
+    )
     async def trigger_sync(self, connection_id: uuid.UUID, service: SyncService) -> SyncResponse:
         """Start a sync now; 409 while another sync of the connection is pending or running."""
         sync, name = await service.trigger(connection_id)
         return to_response(sync, name)
 
-    @post("/{sync_id:uuid}/cancel", operation_id="cancel_sync", summary="Cancel a sync",
-          guards=[requires_manage], status_code=HTTP_204_NO_CONTENT)
+    @post(
+        "/{sync_id:uuid}/cancel",
+        operation_id="cancel_sync",
+        summary="Cancel a sync",
+        guards=[requires_manage],
+        status_code=HTTP_204_NO_CONTENT,
+    )
     async def cancel_sync(self, sync_id: uuid.UUID, service: SyncService) -> None:
         """Stop a pending or running sync; nothing of it is committed."""
         await service.cancel(sync_id)

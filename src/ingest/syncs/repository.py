@@ -41,7 +41,9 @@ class SyncRepository:
         where = [Sync.tenant_id == self.tenant_id]
         if connection_id is not None:
             where.append(Sync.connection_id == connection_id)
-        total = int((await self.session.execute(select(func.count()).select_from(Sync).where(*where))).scalar_one())
+        total = int(
+            (await self.session.execute(select(func.count()).select_from(Sync).where(*where))).scalar_one()
+        )
         column = SORTABLE[sort]
         order = column.desc().nulls_first() if descending else column.asc().nulls_last()
         query = (

@@ -1,4 +1,4 @@
-"""Syncs: trigger, cancel, history, and the run itself (embedded: connector -> Arrow -> Iceberg; airbyte: a remote job).
+"""Syncs: trigger, cancel, history and the run (embedded: connector -> Arrow -> Iceberg; airbyte: remote job).
 
 How a run keeps its promises:
 - Records are staged per stream as local Parquet while the connector runs (memory bounded by the batch
@@ -90,7 +90,9 @@ class SyncService:
         connection = await connections.get(connection_id, for_update=True)
         running = await connections.repository.active_sync(connection.id)
         if running is not None:
-            raise ConflictError(f"Connection {connection_id} already has a {running.status} sync ({running.id})")
+            raise ConflictError(
+                f"Connection {connection_id} already has a {running.status} sync ({running.id})"
+            )
         sync = await self.create_pending(connection, trigger)
         return sync, connection.name
 
@@ -148,7 +150,9 @@ class SyncService:
             except ValueError:
                 raise InvalidRequestError("connectionId must be a UUID") from None
             # another tenant's connection answers exactly like a missing one
-            await ConnectionService(self.repository.session, self.tenant_id, self.runtime).get(connection_uuid)
+            await ConnectionService(self.repository.session, self.tenant_id, self.runtime).get(
+                connection_uuid
+            )
         return await self.repository.page(connection_uuid, page, size, field, descending)
 
 
@@ -206,7 +210,9 @@ class _Stage:
         writer = self.writers.get(stream)
         if writer is None:
             self.schemas[stream] = batch.schema
-            writer = pq.ParquetWriter(self.dir / f"{len(self.writers)}.parquet", batch.schema, compression="zstd")
+            writer = pq.ParquetWriter(
+                self.dir / f"{len(self.writers)}.parquet", batch.schema, compression="zstd"
+            )
             self.writers[stream] = writer
         writer.write_batch(batch)
 
@@ -383,7 +389,9 @@ class SyncRunner:
         state = merge_state(connection.state, batcher.committed_state()) if incremental else None
         return RunOutcome(batcher.total_records, sum(batcher.bytes.values()), state)
 
-    async def _run_remote(self, connection: Connection, job_id: str | None, cancel: asyncio.Event) -> RunOutcome:
+    async def _run_remote(
+        self, connection: Connection, job_id: str | None, cancel: asyncio.Event
+    ) -> RunOutcome:
         engine = self.runtime.engine
         if not connection.external_id:
             raise InvalidRequestError("This connection was never created on the Airbyte platform")
@@ -419,7 +427,9 @@ class SyncRunner:
             finish(sync, status, message)
             sync.records_synced = outcome.records if outcome else (self.records or None)
             sync.bytes_synced = outcome.bytes if outcome else None
-            connection = await ConnectionService(session, self.tenant_id, self.runtime).get(sync.connection_id)
+            connection = await ConnectionService(session, self.tenant_id, self.runtime).get(
+                sync.connection_id
+            )
             if status == SyncStatus.SUCCEEDED:
                 connection.status = ConnectionStatus.ACTIVE
                 connection.last_sync_at = sync.completed_at
