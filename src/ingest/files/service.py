@@ -44,6 +44,7 @@ log = get_logger("ingest.files")
 IMPORT_TASK = "files.import"
 IMPORT_QUEUE = "imports"
 PROGRESS_SECONDS = 1.0
+_HINT_BYTES = 1024**2
 _COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _ROW_INDEX = "__ingest_row"
 
@@ -120,7 +121,8 @@ def percentage(file: FileImport) -> float | None:
         return 100.0
     if file.status != FileStatus.IMPORTING or not file.total_rows:
         return None
-    return round(min(100.0, 100.0 * (file.records_imported or 0) / file.total_rows), 1)
+    # totalRows may be an estimate while IMPORTING (csv, jsonl): never claim 100 before the end
+    return round(min(99.9, 100.0 * (file.records_imported or 0) / file.total_rows), 1)
 
 
 # -- column type overrides ------------------------------------------------------------------------------
@@ -470,9 +472,10 @@ async def run_import(
             source = SourceFile(
                 path, FileFormat(file.file_format), max_json_bytes=runtime.settings.max_json_bytes
             )
-            if total is None and source.format in (FileFormat.PARQUET, FileFormat.AVRO):
-                total = await asyncio.to_thread(source.count_rows)  # metadata only: cheap
-                await _save(runtime, tenant_id, file_id, total_rows=total)
+            if total is None:
+                total = await asyncio.to_thread(_rows_hint, source, file.file_size)
+                if total is not None:
+                    await _save(runtime, tenant_id, file_id, total_rows=total)
             types = file.column_types
 
             def scan() -> pl.LazyFrame:
@@ -528,11 +531,11 @@ async def run_import(
         file_id,
         status=FileStatus.COMPLETED,
         records_imported=rows,
-        total_rows=total if total is not None else rows,
+        total_rows=rows,  # every row went in: exact now, whatever the estimate was
         completed_at=_now(),
     )
     if on_progress is not None:
-        on_progress(rows, total if total is not None else rows)
+        on_progress(rows, rows)
     log.info(
         "files.import.completed",
         tenant=str(tenant_id),
@@ -541,7 +544,27 @@ async def run_import(
         already_applied=result.already_applied,
         snapshot_id=result.snapshot_id,
     )
-    return ImportOutcome(FileStatus.COMPLETED, rows, total if total is not None else rows)
+    return ImportOutcome(FileStatus.COMPLETED, rows, rows)
+
+
+def _rows_hint(source: SourceFile, file_size: int) -> int | None:
+    """Rows for the progress percentage without a pass over the data.
+
+    Exact from metadata (parquet, avro, workbooks); for csv and jsonl an estimate from the first MiB's
+    line lengths (replaced by the exact count when the import completes); None for a JSON array.
+    """
+    if source.format in (FileFormat.PARQUET, FileFormat.AVRO, FileFormat.XLSX, FileFormat.XLS):
+        return source.count_rows()
+    if source.format not in (FileFormat.CSV, FileFormat.JSONL):
+        return None
+    with source.path.open("rb") as f:
+        head = f.read(_HINT_BYTES)
+    lines = head.count(b"\n")
+    if len(head) < _HINT_BYTES:
+        return max(0, lines - (1 if source.format is FileFormat.CSV else 0))
+    if lines == 0:
+        return None
+    return max(1, round(file_size / (len(head) / lines)))
 
 
 async def _save(runtime: Runtime, tenant_id: uuid.UUID, file_id: uuid.UUID, **values: Any) -> None:
