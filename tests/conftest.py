@@ -1,5 +1,6 @@
 """Shared fixtures: one embedded PostgreSQL per test session, built by the migrations; apps and tokens."""
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -22,6 +23,11 @@ from ingest.core.logging import configure_logging
 from ingest.core.settings import Settings
 from ingest.db.migrate import upgrade
 from ingest.db.session import create_engine, start_embedded_postgres
+from tests.fake_airbyte.plugin import airbyte_overrides
+
+# the fake Airbyte's fixtures (fake_airbyte_server, fake_airbyte, airbyte_settings) for every test
+pytest_plugins = ["tests.fake_airbyte.plugin"]
+ENGINES = ("embedded", "airbyte")
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256"
 TEST_SECRET_KEY = "k1:" + "A" * 43  # 32 zero-ish bytes, urlsafe base64
@@ -32,6 +38,9 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "engines(*names): run only on these engines when the test's directory runs on several"
+    )
     configure_logging("INFO", "json")  # as the service does: structlog through stdlib logging
 
 
@@ -76,6 +85,37 @@ def settings(data_dir: Path, database_url: str, connectors_home: Path) -> Settin
         connectors_home=connectors_home,
         secret_key=TEST_SECRET_KEY,
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop the engine variants a test does not apply to (`@pytest.mark.engines("embedded")`)."""
+    kept, dropped = [], []
+    for item in items:
+        marker = item.get_closest_marker("engines")
+        callspec = getattr(item, "callspec", None)
+        engine = callspec.params.get("engine_name") if callspec is not None else None
+        if marker is not None and engine is not None and engine not in marker.args:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def engine_name() -> str:
+    """The connector engine the API under test runs; tests/sources, connections and syncs run both."""
+    return "embedded"
+
+
+@pytest.fixture
+def app_settings(settings: Settings, engine_name: str, request: pytest.FixtureRequest) -> Settings:
+    """`settings` for the engine under test: on `airbyte`, pointed at a fresh fake Airbyte."""
+    if engine_name == "airbyte":
+        fake = request.getfixturevalue("fake_airbyte")
+        return dataclasses.replace(settings, **airbyte_overrides(fake))  # type: ignore[arg-type]
+    return settings
 
 
 @pytest.fixture(scope="session")
@@ -143,18 +183,20 @@ def build_app(settings: Settings, database_url: str, **kwargs: Any) -> Litestar:
 
 @pytest.fixture
 async def client(
-    settings: Settings, database_url: str, rollback_session_maker: async_sessionmaker[AsyncSession]
+    app_settings: Settings, database_url: str, rollback_session_maker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """The API on a rolled-back transaction, no worker: for everything that does not run jobs."""
-    app = build_app(settings, database_url, session_maker=rollback_session_maker, run_worker_in_process=False)
+    app = build_app(
+        app_settings, database_url, session_maker=rollback_session_maker, run_worker_in_process=False
+    )
     async with AsyncTestClient(app=app, raise_server_exceptions=False) as test_client:
         yield test_client
 
 
 @pytest.fixture
-async def live_client(settings: Settings, database_url: str) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def live_client(app_settings: Settings, database_url: str) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """The API on committed data with an in-process worker: for jobs. Isolate by using a fresh tenant."""
-    app = build_app(settings, database_url, run_worker_in_process=True)
+    app = build_app(app_settings, database_url, run_worker_in_process=True)
     async with AsyncTestClient(app=app, raise_server_exceptions=False, timeout=60) as test_client:
         yield test_client
 

@@ -80,7 +80,7 @@ async def test_defaults(client, headers):
     [
         ({"selectedStreams": ["users", "nope"]}, "nope"),
         ({"selectedStreams": []}, "at least one"),
-        ({"syncMode": "CDC"}, "airbyte engine"),
+        pytest.param({"syncMode": "CDC"}, "airbyte engine", marks=pytest.mark.engines("embedded")),
         ({"syncMode": "SOMETIMES"}, "syncMode"),
         ({"destinationType": "snowflake"}, "destinationType"),
         ({"syncSchedule": "0 0 * *"}, "5 fields"),

@@ -1,4 +1,9 @@
-"""Syncs with the real airbyte-source-faker into real Iceberg tables, through the API and a real worker."""
+"""Syncs with the real airbyte-source-faker into real Iceberg tables, through the API and a real worker.
+
+Embedded engine only: these assert what our own worker writes to Iceberg and the connector's state. The
+same API behaviours on the airbyte engine (trigger, status, cancel, 409, failure, schedule) are in
+test_platform.py; history and tenancy (test_history.py) run on both.
+"""
 
 import asyncio
 import time
@@ -10,6 +15,8 @@ from sqlalchemy import text
 
 from ingest.iceberg.warehouse import Warehouse
 from tests.conftest import assert_error_body, headers_for
+
+pytestmark = pytest.mark.engines("embedded")
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 

@@ -6,12 +6,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from croniter import croniter
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.connections.repository import ConnectionRepository
 from ingest.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from ingest.core.logging import get_logger
 from ingest.db.models import Connection, Source
+from ingest.engines.airbyte.client import RemoteNotFoundError
 from ingest.engines.base import DiscoveredStream, RemoteConnection, SyncMode
 from ingest.jobs.runtime import Runtime
 from ingest.sources.service import SourceService
@@ -164,11 +166,14 @@ class ConnectionService:
     async def create(self, data: Any) -> tuple[Connection, Source]:
         connection = Connection(id=uuid.uuid4(), tenant_id=self.tenant_id, status=ConnectionStatus.PENDING)
         source, streams = await self._apply(connection, data)
+        try:
+            # our row first: a name taken meanwhile fails here, before anything exists in Airbyte
+            async with self.repository.session.begin_nested():
+                await self.repository.add(connection)
+        except IntegrityError:
+            raise ConflictError(f"A connection named '{data.name}' already exists") from None
         if self._remote:
-            connection.external_id = await self.engine.create_connection(
-                self._remote_spec(connection, source, streams)
-            )
-        await self.repository.add(connection)
+            await self.create_remote(connection, source, streams)
         log.info("connections.created", connection_id=str(connection.id), tenant=str(self.tenant_id))
         return connection, source
 
@@ -178,9 +183,9 @@ class ConnectionService:
         source, streams = await self._apply(connection, data)
         if previous_source != source.id:
             connection.state = None  # state belongs to the old source's streams
-        if self._remote and connection.external_id:
-            await self.engine.update_connection(
-                connection.external_id, self._remote_spec(connection, source, streams)
+        if self._remote:
+            await self._update_remote(
+                connection, source, streams, source_changed=previous_source != source.id
             )
         connection.updated_at = datetime.now(UTC)
         await self.repository.session.flush()
@@ -198,3 +203,70 @@ class ConnectionService:
             await self.engine.delete_connection(str(self.tenant_id), connection.external_id)
         await self.repository.delete(connection)
         log.info("connections.deleted", connection_id=str(connection_id), tenant=str(self.tenant_id))
+
+    # -- the platform copy (INGEST_ENGINE=airbyte); see SourceService for how drift is repaired
+
+    async def create_remote(
+        self, connection: Connection, source: Source, streams: list[DiscoveredStream]
+    ) -> str:
+        """Create the connection's copy in Airbyte (re-creating its source's copy if that is gone)."""
+        await self.sources.prepare_platform()
+        if not source.external_id:
+            await self.sources.create_remote(source)
+        try:
+            external_id: str = await self.engine.create_connection(
+                self._remote_spec(connection, source, streams)
+            )
+        except RemoteNotFoundError:
+            remote = await self.engine.list_remote(str(self.tenant_id))
+            if source.external_id in remote.source_ids:
+                raise  # something else is missing (the destination): not ours to repair here
+            await self.sources.create_remote(source)
+            log.warning("sources.remote_recreated", source_id=str(source.id), reason="deleted in Airbyte")
+            external_id = await self.engine.create_connection(self._remote_spec(connection, source, streams))
+        try:
+            connection.external_id = external_id
+            await self.repository.session.flush()
+        except BaseException:
+            await self.delete_remote_quietly(external_id)
+            raise
+        return external_id
+
+    async def delete_remote_quietly(self, external_id: str) -> None:
+        try:
+            await self.engine.delete_connection(str(self.tenant_id), external_id)
+        except Exception:
+            log.warning("connections.remote_orphaned", external_id=external_id, tenant=str(self.tenant_id))
+
+    async def _update_remote(
+        self, connection: Connection, source: Source, streams: list[DiscoveredStream], *, source_changed: bool
+    ) -> None:
+        previous = connection.external_id
+        if previous and not source_changed:
+            try:
+                await self.engine.update_connection(previous, self._remote_spec(connection, source, streams))
+                return
+            except RemoteNotFoundError:
+                log.warning(
+                    "connections.remote_recreated", connection_id=str(connection.id), reason="deleted"
+                )
+        if previous and source_changed:
+            # Airbyte cannot move a connection to another source: replace it. The old copy goes first, so a
+            # failure leaves no orphan (our row keeps the stale id and the copy is re-created on next use)
+            await self.engine.delete_connection(str(self.tenant_id), previous)
+        await self.create_remote(connection, source, streams)
+
+    async def recreate_remote(self, connection: Connection) -> str:
+        """A new Airbyte copy for a connection whose copy is gone (the sync job calls this on a 404)."""
+        source = await self.source_of(connection)
+        streams = await self.selected(source, connection.selected_streams)
+        previous = connection.external_id
+        external_id = await self.create_remote(connection, source, streams)
+        log.warning(
+            "connections.remote_recreated",
+            connection_id=str(connection.id),
+            tenant=str(self.tenant_id),
+            previous_external_id=previous,
+            external_id=external_id,
+        )
+        return external_id

@@ -3,9 +3,10 @@
 import uuid
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ingest.db.models import Connection, Source
+from ingest.db.models import Connection, Source, Tenant
 
 
 class SourceRepository:
@@ -46,3 +47,26 @@ class SourceRepository:
     async def delete(self, source: Source) -> None:
         await self.session.delete(source)
         await self.session.flush()
+
+
+async def tenant_row(session: AsyncSession, tenant_id: uuid.UUID, *, lock: bool = False) -> Tenant | None:
+    """The tenant's bookkeeping row (Airbyte workspace id); with `lock`, created if missing and locked."""
+    if lock:
+        await session.execute(
+            insert(Tenant).values(id=tenant_id).on_conflict_do_nothing(index_elements=["id"])
+        )
+    query = select(Tenant).where(Tenant.id == tenant_id)
+    if lock:
+        query = query.with_for_update()
+    result: Tenant | None = (await session.execute(query)).scalar_one_or_none()
+    return result
+
+
+async def all_tenant_ids(session: AsyncSession) -> list[uuid.UUID]:
+    """Every tenant that has a source, a connection or a tenants row (for `ingest airbyte reconcile`)."""
+    query = (
+        select(Source.tenant_id)
+        .union(select(Connection.tenant_id), select(Tenant.id))
+        .order_by(Source.tenant_id)
+    )
+    return list((await session.execute(query)).scalars())

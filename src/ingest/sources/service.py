@@ -4,18 +4,20 @@ import copy
 import dataclasses
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.core.crypto import SecretBox, is_envelope
 from ingest.core.errors import ConflictError, ConnectorError, InvalidRequestError, NotFoundError
 from ingest.core.logging import get_logger
 from ingest.db.models import Source
+from ingest.engines.airbyte.client import RemoteNotFoundError
 from ingest.engines.base import (
     CheckResult,
     ColumnType,
@@ -27,9 +29,10 @@ from ingest.engines.base import (
 from ingest.engines.registry import get_connector, runnable_by
 from ingest.engines.secrets import MASK, _replace_at, secret_paths
 from ingest.jobs.runtime import Runtime
-from ingest.sources.repository import SourceRepository
+from ingest.sources.repository import SourceRepository, tenant_row
 
 log = get_logger("ingest.sources")
+T = TypeVar("T")
 
 
 class SourceStatus:
@@ -239,9 +242,14 @@ class SourceService:
             config=encrypt_secrets(plain, spec, self.box),
             status=SourceStatus.INACTIVE,
         )
+        try:
+            # our row first: a name taken meanwhile fails here, before anything exists in Airbyte
+            async with self.repository.session.begin_nested():
+                await self.repository.add(source)
+        except IntegrityError:
+            raise ConflictError(f"A source named '{name}' already exists") from None
         if _is_platform(self.engine):
-            source.external_id = await self.engine.create_source(str(self.tenant_id), name, connector, plain)
-        await self.repository.add(source)
+            await self.create_remote(source, plain)
         log.info(
             "sources.created", source_id=str(source.id), connector=connector.id, tenant=str(self.tenant_id)
         )
@@ -291,14 +299,15 @@ class SourceService:
                 source.status_message = None
                 source.catalog = None
                 plain = merged
-        if _is_platform(self.engine) and source.external_id and (plain is not None or name is not None):
+        if _is_platform(self.engine) and (plain is not None or name is not None):
             connector = self.connector(source.connector_type)
-            await self.engine.update_source(
-                str(self.tenant_id),
-                source.external_id,
-                source.name,
-                connector,
-                plain if plain is not None else decrypted_config(source.config, self.box),
+            sent = plain if plain is not None else decrypted_config(source.config, self.box)
+            await self.on_remote(
+                source,
+                lambda external_id: self.engine.update_source(
+                    str(self.tenant_id), external_id, source.name, connector, sent
+                ),
+                again=False,  # a re-created copy already has the new name and config
             )
         source.updated_at = datetime.now(UTC)
         await self.repository.session.flush()
@@ -326,8 +335,10 @@ class SourceService:
         source = await self.get(source_id)
         connector = self.connector(source.connector_type)
         try:
-            if _is_platform(self.engine) and source.external_id:
-                result = await self.engine.check_source(str(self.tenant_id), source.external_id)
+            if _is_platform(self.engine):
+                result = await self.on_remote(
+                    source, lambda external_id: self.engine.check_source(str(self.tenant_id), external_id)
+                )
             else:
                 result = await self.engine.check(connector, self.plain_config(source))
         except ConnectorError as exc:
@@ -344,14 +355,98 @@ class SourceService:
         source = await self.get(source_id)
         connector = self.connector(source.connector_type)
         streams: list[DiscoveredStream]
-        if _is_platform(self.engine) and source.external_id:
-            streams = await self.engine.discover_source(str(self.tenant_id), source.external_id)
+        if _is_platform(self.engine):
+            streams = await self.on_remote(
+                source, lambda external_id: self.engine.discover_source(str(self.tenant_id), external_id)
+            )
         else:
             streams = await self.engine.discover(connector, self.plain_config(source))
         source.catalog = [stream_to_dict(s) for s in streams]
         source.discovered_at = datetime.now(UTC)
         await self.repository.session.flush()
         return streams
+
+    # -- the platform copy (INGEST_ENGINE=airbyte)
+    #
+    # Our database is the source of truth; Airbyte holds copies. Drift (a copy deleted in Airbyte's UI, or
+    # never created because the engine was switched) is repaired when an operation needs the copy: it is
+    # re-created from our stored config and the operation retried once. Plain reads (GET) never call
+    # Airbyte; `ingest airbyte reconcile` finds the rest.
+
+    async def prepare_platform(self) -> None:
+        """Hand the engine the tenant's persisted workspace id, finding or creating (and saving) it once.
+
+        The tenants row is locked meanwhile, so two processes never create two workspaces for one tenant.
+        It is saved in a transaction of its own: the workspace stays useful even if this request fails.
+        """
+        tenant = str(self.tenant_id)
+        async with self.runtime.session_maker() as session, session.begin():
+            row = await tenant_row(session, self.tenant_id)
+            if row is not None and row.airbyte_workspace_id:
+                self.engine.remember_workspace(tenant, row.airbyte_workspace_id)
+                return
+            row = await tenant_row(session, self.tenant_id, lock=True)
+            assert row is not None
+            if row.airbyte_workspace_id:
+                self.engine.remember_workspace(tenant, row.airbyte_workspace_id)
+                return
+            row.airbyte_workspace_id = await self.engine.workspace_id(tenant)
+            log.info("sources.workspace_saved", tenant=tenant, workspace_id=row.airbyte_workspace_id)
+
+    async def create_remote(self, source: Source, plain: dict[str, Any] | None = None) -> str:
+        """Create the source's copy in Airbyte and store its id (replacing a lost one)."""
+        await self.prepare_platform()
+        connector = self.connector(source.connector_type)
+        config = plain if plain is not None else self.plain_config(source)
+        external_id: str = await self.engine.create_source(
+            str(self.tenant_id), source.name, connector, config
+        )
+        try:
+            source.external_id = external_id
+            await self.repository.session.flush()
+        except BaseException:
+            # our row could not record it: do not leave an orphan behind in Airbyte
+            await self.delete_remote_quietly(external_id)
+            raise
+        return external_id
+
+    async def delete_remote_quietly(self, external_id: str) -> None:
+        try:
+            await self.engine.delete_source(str(self.tenant_id), external_id)
+        except Exception:
+            log.warning("sources.remote_orphaned", external_id=external_id, tenant=str(self.tenant_id))
+
+    async def on_remote(
+        self, source: Source, call: Callable[[str], Awaitable[T]], *, again: bool = True
+    ) -> Any:
+        """`call(external_id)`; when Airbyte lost the copy (or it never existed), re-create it first.
+
+        With `again=False` the call is not repeated after a re-create (the new copy already reflects it).
+        """
+        if not source.external_id:
+            await self._recreate(source, "missing")
+            if not again:
+                return None
+        assert source.external_id is not None
+        try:
+            return await call(source.external_id)
+        except RemoteNotFoundError:
+            await self._recreate(source, "deleted in Airbyte")
+            if not again:
+                return None
+            return await call(source.external_id)
+
+    async def _recreate(self, source: Source, reason: str) -> None:
+        previous = source.external_id
+        await self.create_remote(source)
+        log.warning(
+            "sources.remote_recreated",
+            source_id=str(source.id),
+            tenant=str(self.tenant_id),
+            reason=reason,
+            previous_external_id=previous,
+            external_id=source.external_id,
+        )
 
     async def catalog(self, source: Source) -> list[DiscoveredStream]:
         """The stored catalog, discovering first when there is none yet."""

@@ -38,6 +38,7 @@ from ingest.core.errors import (
 )
 from ingest.core.logging import get_logger
 from ingest.db.models import Connection, Sync
+from ingest.engines.airbyte.client import RemoteNotFoundError
 from ingest.engines.base import DiscoveredStream, ReadRequest, RemoteJobStatus, SyncMode
 from ingest.jobs.queue import defer
 from ingest.jobs.runtime import Runtime
@@ -393,10 +394,15 @@ class SyncRunner:
         self, connection: Connection, job_id: str | None, cancel: asyncio.Event
     ) -> RunOutcome:
         engine = self.runtime.engine
-        if not connection.external_id:
-            raise InvalidRequestError("This connection was never created on the Airbyte platform")
         if job_id is None:  # a retried run re-attaches to the job it started
-            job = await engine.start_sync(str(self.tenant_id), connection.external_id)
+            external_id = connection.external_id or await self._recreate_remote_connection()
+            try:
+                # Airbyte's 409 (a job already runs, e.g. started by its own schedule): we attach to that job
+                job = await engine.start_sync(str(self.tenant_id), external_id)
+            except RemoteNotFoundError:
+                # the connection (or its source) was deleted in Airbyte: re-create from our rows, start again
+                external_id = await self._recreate_remote_connection()
+                job = await engine.start_sync(str(self.tenant_id), external_id)
             async with self.runtime.session_maker() as session, session.begin():
                 found = await SyncRepository(session, self.tenant_id).get(self.sync_id)
                 if found is not None:
@@ -417,6 +423,15 @@ class SyncRunner:
                 raise ConnectorCancelledError("Cancelled on the Airbyte platform")
             if job.status is RemoteJobStatus.FAILED:
                 raise AppError(job.error or "The Airbyte job failed")
+
+    async def _recreate_remote_connection(self) -> str:
+        async with self.runtime.session_maker() as session, session.begin():
+            found = await SyncRepository(session, self.tenant_id).get(self.sync_id)
+            if found is None:
+                raise ConnectorCancelledError("The connection was deleted")
+            connections = ConnectionService(session, self.tenant_id, self.runtime)
+            connection = await connections.get(found[0].connection_id, for_update=True)
+            return await connections.recreate_remote(connection)
 
     async def _end(self, status: str, message: str | None, outcome: RunOutcome | None = None) -> None:
         async with self.runtime.session_maker() as session, session.begin():
