@@ -269,7 +269,74 @@ def add_admin_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore
     ).set_defaults(func=cmd_secrets_rotate)
 
 
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_admin_commands]  # type: ignore[type-arg]
+def cmd_airbyte_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    """List drift between our sources/connections and Airbyte per tenant; with --repair, fix it."""
+    from ingest.connections.service import reconcile_tenant
+    from ingest.core.errors import AppError
+    from ingest.db.session import create_engine, resolve_database_url, session_factory
+    from ingest.jobs.runtime import Runtime
+    from ingest.sources.service import tenant_ids
+
+    if settings.engine != "airbyte":
+        print("error: INGEST_ENGINE is not 'airbyte': there is nothing to reconcile", file=sys.stderr)
+        return 2
+    try:
+        only = [uuid.UUID(t) for t in args.tenant or []]
+    except ValueError:
+        print("error: --tenant must be a UUID", file=sys.stderr)
+        return 2
+    url = resolve_database_url(settings)
+
+    async def main() -> int:
+        engine = create_engine(url, pool_size=2)
+        runtime = Runtime(settings=settings, session_maker=session_factory(engine), database_url=url)
+        drifted = failed = 0
+        try:
+            for tenant in only or await tenant_ids(runtime):
+                try:
+                    drift = await reconcile_tenant(runtime, tenant, repair=args.repair)
+                except AppError as exc:
+                    print(f"tenant {tenant}: error: {exc.message}", file=sys.stderr)
+                    failed += 1
+                    continue
+                print(
+                    f"tenant {tenant} (workspace {drift.workspace_id or 'none'}): "
+                    + ("in sync" if drift.clean else "drift")
+                )
+                for source_id, name in drift.missing_sources:
+                    print(f"  missing in Airbyte: source {source_id} ({name})")
+                for connection_id, name in drift.missing_connections:
+                    print(f"  missing in Airbyte: connection {connection_id} ({name})")
+                for external_id in drift.orphan_sources:
+                    print(f"  orphan in Airbyte: source {external_id}")
+                for external_id in drift.orphan_connections:
+                    print(f"  orphan in Airbyte: connection {external_id}")
+                for done in drift.repaired:
+                    print(f"  repaired: {done}")
+                drifted += 0 if drift.clean or drift.repaired else 1
+        finally:
+            await runtime.aclose()
+            await engine.dispose()
+        return 1 if drifted or failed else 0
+
+    return asyncio.run(main())
+
+
+def add_airbyte_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    airbyte = sub.add_parser("airbyte", help="tools for INGEST_ENGINE=airbyte")
+    airbyte_sub = airbyte.add_subparsers(dest="airbyte_command", required=True)
+    reconcile = airbyte_sub.add_parser(
+        "reconcile", help="list drift between our database and Airbyte per tenant (exit 1 when unrepaired)"
+    )
+    reconcile.add_argument("--repair", action="store_true", help="re-create missing copies, delete orphans")
+    reconcile.add_argument("--tenant", action="append", help="only this tenant UUID (repeatable)")
+    reconcile.set_defaults(func=cmd_airbyte_reconcile)
+
+
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [  # type: ignore[type-arg]
+    add_admin_commands,
+    add_airbyte_commands,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

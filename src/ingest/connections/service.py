@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -270,3 +271,75 @@ class ConnectionService:
             external_id=external_id,
         )
         return external_id
+
+
+# -- drift between our rows and Airbyte (`ingest airbyte reconcile`) -------------------------------------
+
+
+@dataclass
+class Drift:
+    """What differs between a tenant's rows and its Airbyte workspace."""
+
+    tenant_id: uuid.UUID
+    workspace_id: str | None
+    missing_sources: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (id, name)
+    missing_connections: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    orphan_sources: list[str] = field(default_factory=list)
+    orphan_connections: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # what --repair did, in words
+
+    @property
+    def clean(self) -> bool:
+        return not (
+            self.missing_sources or self.missing_connections or self.orphan_sources or self.orphan_connections
+        )
+
+
+async def reconcile_tenant(runtime: Runtime, tenant_id: uuid.UUID, *, repair: bool) -> Drift:
+    """Compare the tenant's sources and connections with its Airbyte workspace; with `repair`, fix it.
+
+    Repair deletes Airbyte objects we do not know (orphans left by a request that failed after its remote
+    create, or made in Airbyte's UI) and re-creates the copies Airbyte lost, from our rows. Orphans go first:
+    deleting a source in Airbyte deletes its connections, so what is missing is listed again afterwards.
+    """
+    engine = runtime.engine
+    tenant = str(tenant_id)
+    async with runtime.session_maker() as session, session.begin():
+        connections = ConnectionService(session, tenant_id, runtime)
+        workspace = await connections.sources.remember_workspace()
+        remote = await engine.list_remote(tenant)
+        drift = Drift(tenant_id, remote.workspace_id or workspace)
+        ours_sources = await connections.sources.list_all()
+        ours_connections = [c for c, _ in await connections.list_all()]
+        drift.missing_sources = [
+            (s.id, s.name) for s in ours_sources if s.external_id not in remote.source_ids
+        ]
+        drift.missing_connections = [
+            (c.id, c.name) for c in ours_connections if c.external_id not in remote.connection_ids
+        ]
+        drift.orphan_sources = sorted(remote.source_ids - {s.external_id for s in ours_sources})
+        drift.orphan_connections = sorted(remote.connection_ids - {c.external_id for c in ours_connections})
+        if not repair or drift.clean:
+            return drift
+
+        for external_id in drift.orphan_connections:
+            await engine.delete_connection(tenant, external_id)
+            drift.repaired.append(f"deleted orphan connection {external_id}")
+        for external_id in drift.orphan_sources:
+            await engine.delete_source(tenant, external_id)
+            drift.repaired.append(f"deleted orphan source {external_id}")
+        if drift.orphan_sources:
+            remote = await engine.list_remote(tenant)
+        by_id = {s.id: s for s in ours_sources}
+        for source in ours_sources:
+            if source.external_id not in remote.source_ids:
+                await connections.sources.create_remote(source)
+                drift.repaired.append(f"re-created source {source.id} as {source.external_id}")
+        for connection in ours_connections:
+            if connection.external_id not in remote.connection_ids:
+                source = by_id[connection.source_id]
+                streams = await connections.selected(source, connection.selected_streams)
+                await connections.create_remote(connection, source, streams)
+                drift.repaired.append(f"re-created connection {connection.id} as {connection.external_id}")
+        log.info("connections.reconciled", tenant=tenant, repairs=len(drift.repaired))
+        return drift

@@ -29,7 +29,7 @@ from ingest.engines.base import (
 from ingest.engines.registry import get_connector, runnable_by
 from ingest.engines.secrets import MASK, _replace_at, secret_paths
 from ingest.jobs.runtime import Runtime
-from ingest.sources.repository import SourceRepository, tenant_row
+from ingest.sources.repository import SourceRepository, all_tenant_ids, tenant_row
 
 log = get_logger("ingest.sources")
 T = TypeVar("T")
@@ -393,6 +393,14 @@ class SourceService:
             row.airbyte_workspace_id = await self.engine.workspace_id(tenant)
             log.info("sources.workspace_saved", tenant=tenant, workspace_id=row.airbyte_workspace_id)
 
+    async def remember_workspace(self) -> str | None:
+        """Hand the engine the tenant's persisted workspace id, if there is one (never creates it)."""
+        row = await tenant_row(self.repository.session, self.tenant_id)
+        if row is None or not row.airbyte_workspace_id:
+            return None
+        self.engine.remember_workspace(str(self.tenant_id), row.airbyte_workspace_id)
+        return row.airbyte_workspace_id
+
     async def create_remote(self, source: Source, plain: dict[str, Any] | None = None) -> str:
         """Create the source's copy in Airbyte and store its id (replacing a lost one)."""
         await self.prepare_platform()
@@ -468,3 +476,9 @@ async def rotate_secrets(runtime: Runtime) -> int:
                 source.config = rotated
                 count += 1
     return count
+
+
+async def tenant_ids(runtime: Runtime) -> list[uuid.UUID]:
+    """Every tenant with a source, a connection or an Airbyte workspace on record."""
+    async with runtime.session_maker() as session:
+        return await all_tenant_ids(session)
