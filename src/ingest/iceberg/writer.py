@@ -26,10 +26,13 @@ from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Operation
 
 from ingest.core.errors import AppError, InvalidRequestError, UpstreamError
+from ingest.core.logging import get_logger
 
 JOB_ID_PROPERTY = "ingest.job-id"
 _ROW_INDEX = "__ingest_row"
 _PROGRESS_SECONDS = 1.0
+
+log = get_logger("ingest.iceberg")
 
 Progress = Callable[[int], None]
 Source = pl.LazyFrame | Callable[[], pl.LazyFrame]
@@ -313,6 +316,17 @@ def write_frame(
                 raise
             schema_mode = "overwrite"
 
+    if casts and rescan is not None:
+        # Values that do not convert are found BEFORE anything is written: polars' sink can report a
+        # failed cast after its commit already happened (seen under load), which would leave a
+        # "failed" import's rows in the table. One extra read pass, only when types must be converted.
+        bad = _find_bad_cast(rescan, column_mappings, casts)
+        if bad is not None:
+            if created:
+                with contextlib.suppress(NoSuchTableError):
+                    catalog.purge_table(identifier)
+            raise DataConversionError(bad)
+
     staged, staging_dir = _staged_table(table)
     try:
         _with_progress(lf, progress).sink_iceberg(
@@ -323,6 +337,11 @@ def write_frame(
             snapshot_properties={JOB_ID_PROPERTY: job_id},
         )
     except BaseException as e:
+        reloaded = _load(catalog, identifier)
+        if reloaded is not None and job_snapshots(reloaded, job_id):
+            # the commit happened before the error surfaced: its files are referenced now, keep them
+            log.error("iceberg.write.error_after_commit", table=".".join(identifier), job_id=job_id)
+            return _result(reloaded, job_id, already=False, created=created)
         _cleanup(catalog, identifier, table, staging_dir, created=created)
         raise _translate(e, rescan, column_mappings, casts, explain) from e
 
