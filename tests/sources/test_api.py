@@ -233,7 +233,13 @@ async def test_secret_never_leaves_in_clear(
     assert updated.status_code == 200, updated.text
     seen.append(updated.text)
     async with rollback_session_maker() as session:
-        stored = (await session.execute(text("SELECT config::text FROM sources"))).scalars().all()
+        # this source only: live tests of the same session leave other tenants' rows committed
+        mine = {"id": uuid.UUID(created["id"])}
+        stored = (
+            (await session.execute(text("SELECT config::text FROM sources WHERE id = :id"), mine))
+            .scalars()
+            .all()
+        )
         everything = (
             (await session.execute(text("SELECT row_to_json(s)::text FROM sources s"))).scalars().all()
         )
