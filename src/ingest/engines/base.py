@@ -84,10 +84,12 @@ class Engine(Protocol):
 
     async def check(self, connector: ConnectorType, config: Mapping[str, Any]) -> CheckResult: ...
 
-    async def discover(self, connector: ConnectorType, config: Mapping[str, Any]) -> list[DiscoveredStream]: ...
+    async def discover(
+        self, connector: ConnectorType, config: Mapping[str, Any]
+    ) -> list[DiscoveredStream]: ...
 
     def read(self, request: ReadRequest, cancel: asyncio.Event) -> AsyncIterator[bytes]:
-        """Raw Airbyte protocol lines from the connector's stdout; raises `ConnectorCancelledError` on cancel."""
+        """Raw protocol lines from the connector's stdout; `ConnectorCancelledError` on cancel."""
         ...
 
 
