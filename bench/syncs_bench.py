@@ -438,6 +438,8 @@ def main() -> int:
     parser.add_argument("--parallelism", type=int, default=4, help="faker `parallelism` (its default: 4)")
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
+    # a SIGTERM (e.g. from bench/run.py's caller) still runs the cleanup: server and embedded PostgreSQL
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     venv = faker_venv()
     ensure_faker(venv)
