@@ -17,12 +17,13 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy.exc import IntegrityError
@@ -221,6 +222,16 @@ class _Stage:
         for writer in self.writers.values():
             writer.close()
 
+    def frame(self, stream: str, schema: pa.Schema) -> Callable[[], pl.LazyFrame]:
+        """A rescannable lazy frame of the staged records (empty, with the stream's schema, if none came)."""
+        writer = self.writers.get(stream)
+        if writer is None:
+            empty = pl.from_arrow(schema.empty_table())
+            assert isinstance(empty, pl.DataFrame)
+            return empty.lazy
+        path = writer.where
+        return lambda: pl.scan_parquet(path)
+
     def reader(self, stream: str, schema: pa.Schema) -> pa.RecordBatchReader:
         writer = self.writers.get(stream)
         if writer is None:
@@ -368,16 +379,29 @@ class SyncRunner:
                     write_mode = WriteMode.UPSERT
                 else:
                     write_mode = WriteMode.APPEND
-                await asyncio.to_thread(
-                    self.runtime.warehouse.write_batches,
-                    self.tenant_id,
-                    connection.namespace,
-                    table_name(stream.name),
-                    stage.reader(stream.name, arrow_schema(stream)),
-                    job_id=job_id,
-                    mode=write_mode,
-                    primary_key=[p[0] for p in stream.primary_key if p] or None,
-                )
+                table = table_name(stream.name)
+                if write_mode is WriteMode.UPSERT:
+                    await asyncio.to_thread(
+                        self.runtime.warehouse.write_batches,
+                        self.tenant_id,
+                        connection.namespace,
+                        table,
+                        stage.reader(stream.name, arrow_schema(stream)),
+                        job_id=job_id,
+                        mode=write_mode,
+                        primary_key=[p[0] for p in stream.primary_key if p],
+                    )
+                else:
+                    # a lazy scan of the staged Parquet streams into the table (bounded memory)
+                    await asyncio.to_thread(
+                        self.runtime.warehouse.write_frame,
+                        self.tenant_id,
+                        connection.namespace,
+                        table,
+                        stage.frame(stream.name, arrow_schema(stream)),
+                        job_id=job_id,
+                        mode=write_mode,
+                    )
             log.info(
                 "syncs.committed",
                 sync_id=str(self.sync_id),
