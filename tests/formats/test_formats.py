@@ -9,7 +9,7 @@ import pytest
 from ingest.core.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaError
 from ingest.formats import (
     SUPPORTED_FORMATS,
-    ColumnKind,
+    ColumnType,
     FileFormat,
     SourceFile,
     detect_format,
@@ -19,12 +19,12 @@ from ingest.formats.avro import avro_frames, count_avro_rows
 from tests.formats.samples import FORMATS, ROWS, write_sample
 
 EXPECTED_TYPES = {
-    "id": ColumnKind.INTEGER,
-    "name": ColumnKind.STRING,
-    "amount": ColumnKind.DECIMAL,
-    "active": ColumnKind.BOOLEAN,
-    "day": ColumnKind.DATE,
-    "ts": ColumnKind.TIMESTAMP,
+    "id": ColumnType.INTEGER,
+    "name": ColumnType.STRING,
+    "amount": ColumnType.DECIMAL,
+    "active": ColumnType.BOOLEAN,
+    "day": ColumnType.DATE,
+    "ts": ColumnType.TIMESTAMP,
 }
 
 

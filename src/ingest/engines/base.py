@@ -6,15 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-
-class ColumnType(StrEnum):
-    INTEGER = "INTEGER"
-    DECIMAL = "DECIMAL"
-    STRING = "STRING"
-    BOOLEAN = "BOOLEAN"
-    DATE = "DATE"
-    TIMESTAMP = "TIMESTAMP"
-    JSON = "JSON"
+from ingest.core.types import ColumnType as ColumnType  # re-exported: the engine seam speaks it
 
 
 class SyncMode(StrEnum):

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.core.errors import AppError, ConflictError, InvalidRequestError, NotFoundError
 from ingest.core.logging import get_logger
+from ingest.core.types import FILE_COLUMN_TYPES, ColumnType
 from ingest.db.models import FileImport
 from ingest.files.repository import FileRepository
 from ingest.formats import (
@@ -61,15 +62,6 @@ IMPORTABLE = frozenset({FileStatus.CONFIGURED, FileStatus.FAILED})
 CONFIGURABLE = frozenset({FileStatus.UPLOADED, FileStatus.CONFIGURED, FileStatus.FAILED})
 
 
-class ColumnType(StrEnum):
-    INTEGER = "INTEGER"
-    DECIMAL = "DECIMAL"
-    STRING = "STRING"
-    BOOLEAN = "BOOLEAN"
-    DATE = "DATE"
-    TIMESTAMP = "TIMESTAMP"
-
-
 # DECIMAL is what the preview calls floating-point columns, so an override to DECIMAL stores a double too.
 _POLARS_TYPES: dict[ColumnType, pl.DataType] = {
     ColumnType.INTEGER: pl.Int64(),
@@ -81,7 +73,7 @@ _POLARS_TYPES: dict[ColumnType, pl.DataType] = {
 }
 # Conversions an override may ask for, by the inferred type (STRING -> anything is parsed from text).
 _ALLOWED: dict[str, set[ColumnType]] = {
-    "STRING": set(ColumnType),
+    "STRING": set(FILE_COLUMN_TYPES),
     "INTEGER": {ColumnType.INTEGER, ColumnType.DECIMAL, ColumnType.STRING, ColumnType.BOOLEAN},
     "DECIMAL": {ColumnType.INTEGER, ColumnType.DECIMAL, ColumnType.STRING},
     "BOOLEAN": {ColumnType.BOOLEAN, ColumnType.STRING, ColumnType.INTEGER},
@@ -245,10 +237,10 @@ def check_schema_request(
     for name, kind in (types or {}).items():
         if name not in columns:
             raise InvalidRequestError(f"columnTypes names a column the file does not have: '{name[:80]}'")
-        if kind not in ColumnType.__members__:
-            allowed = ", ".join(ColumnType)
+        if kind not in {t.value for t in FILE_COLUMN_TYPES}:
+            allowed = ", ".join(t for t in ColumnType if t in FILE_COLUMN_TYPES)
             raise InvalidRequestError(f"columnTypes['{name[:80]}'] must be one of {allowed}")
-        if ColumnType(kind) not in _ALLOWED.get(columns[name], set(ColumnType)):
+        if ColumnType(kind) not in _ALLOWED.get(columns[name], FILE_COLUMN_TYPES):
             raise InvalidRequestError(
                 f"Column '{name[:80]}' is {columns[name]} and cannot be converted to {kind}"
             )

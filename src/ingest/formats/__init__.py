@@ -1,11 +1,11 @@
 """File readers: detect a file's format, preview it, and scan it as a polars LazyFrame (Arrow underneath)."""
 
+from ingest.core.types import ColumnType
 from ingest.formats.detect import SUPPORTED_FORMATS, FileFormat, detect_format, format_from_name
 from ingest.formats.excel import check_xlsx_archive
 from ingest.formats.preview import (
     DEFAULT_PREVIEW_ROWS,
     MAX_PREVIEW_ROWS,
-    ColumnKind,
     FilePreview,
     PreviewColumn,
     preview_file,
@@ -16,7 +16,7 @@ __all__ = [
     "DEFAULT_PREVIEW_ROWS",
     "MAX_PREVIEW_ROWS",
     "SUPPORTED_FORMATS",
-    "ColumnKind",
+    "ColumnType",
     "FileFormat",
     "FilePreview",
     "PreviewColumn",

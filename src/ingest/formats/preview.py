@@ -4,12 +4,12 @@ import datetime as dt
 import decimal
 import math
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import polars as pl
 
 from ingest.core.errors import InvalidRequestError
+from ingest.core.types import ColumnType
 from ingest.formats.readers import SourceFile, type_label
 
 DEFAULT_PREVIEW_ROWS = 20
@@ -18,19 +18,10 @@ SAMPLE_ROWS = 1000
 SAMPLE_VALUES = 5
 
 
-class ColumnKind(StrEnum):
-    INTEGER = "INTEGER"
-    DECIMAL = "DECIMAL"
-    STRING = "STRING"
-    BOOLEAN = "BOOLEAN"
-    DATE = "DATE"
-    TIMESTAMP = "TIMESTAMP"
-
-
 @dataclass(frozen=True)
 class PreviewColumn:
     name: str
-    type: ColumnKind
+    type: ColumnType
     nullable: bool
     sample_values: list[str]
 
@@ -40,7 +31,7 @@ class FilePreview:
     columns: list[PreviewColumn]
     rows: list[dict[str, Any]]  # JSON-ready values: int, float, bool, str or None
     total_rows: int
-    inferred_types: dict[str, ColumnKind] = field(default_factory=dict)
+    inferred_types: dict[str, ColumnType] = field(default_factory=dict)
 
 
 def preview_file(source: SourceFile, rows: int = DEFAULT_PREVIEW_ROWS) -> FilePreview:
@@ -68,7 +59,7 @@ def _column(series: pl.Series) -> PreviewColumn:
             break
     return PreviewColumn(
         name=series.name,
-        type=ColumnKind(type_label(series.dtype)),
+        type=ColumnType(type_label(series.dtype)),
         nullable=series.null_count() > 0 or series.len() == 0,
         sample_values=values,
     )

@@ -60,6 +60,7 @@ class SyncStatus:
 TERMINAL = frozenset({SyncStatus.SUCCEEDED, SyncStatus.FAILED, SyncStatus.CANCELLED})
 ACTIVE = frozenset({SyncStatus.PENDING, SyncStatus.RUNNING})
 MAX_PAGE_SIZE = 200
+BATCH_RECORDS = 10_000
 
 
 def parse_sort(sort: str | None) -> tuple[str, bool]:
@@ -351,7 +352,11 @@ class SyncRunner:
             incremental=incremental,
             state=connection.state if incremental and connection.state else None,
         )
-        batcher = RecordBatcher(streams, scrub=await engine.scrubber(connector, config))
+        # 10k-record batches: same speed as 50k (pyarrow.json is far faster than any connector) and
+        # about 150 MB less at peak with three streams buffering at once (bench/syncs_bench.py)
+        batcher = RecordBatcher(
+            streams, batch_records=BATCH_RECORDS, scrub=await engine.scrubber(connector, config)
+        )
         staging_root = self.runtime.settings.data_dir / "staging"
         staging_root.mkdir(parents=True, exist_ok=True)
         stage = _Stage(staging_root)
