@@ -264,3 +264,20 @@ def test_avro_magic_alone_is_damaged(tmp_path: Path) -> None:
     path.write_bytes(b"Obj\x01" + io.BytesIO(b"\x02").read())
     with pytest.raises(InvalidRequestError):
         preview_file(SourceFile(path, detect_format(path, "x.avro")))
+
+
+def test_xlsx_declared_rows_reads_the_sheet_dimension(tmp_path):
+    import openpyxl
+
+    from ingest.formats.excel import xlsx_declared_rows
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["a", "b"])
+    for i in range(12):
+        sheet.append([i, f"v{i}"])
+    path = tmp_path / "dim.xlsx"
+    book.save(path)
+    assert xlsx_declared_rows(path) == 12
+    (tmp_path / "not.xlsx").write_bytes(b"PK\x03\x04 not really")
+    assert xlsx_declared_rows(tmp_path / "not.xlsx") is None

@@ -34,6 +34,7 @@ from ingest.formats import (
     format_from_name,
     preview_file,
 )
+from ingest.formats.excel import xlsx_declared_rows
 from ingest.formats.readers import type_label
 from ingest.iceberg import DEFAULT_SCHEMA, Warehouse, WriteMode, WriteResult
 from ingest.jobs import queue
@@ -542,11 +543,18 @@ async def run_import(
 def _rows_hint(source: SourceFile, file_size: int) -> int | None:
     """Rows for the progress percentage without a pass over the data.
 
-    Exact from metadata (parquet, avro, workbooks); for csv and jsonl an estimate from the first MiB's
-    line lengths (replaced by the exact count when the import completes); None for a JSON array.
+    Exact from metadata (parquet, avro, the dimension an xlsx sheet declares); none for xls; for csv
+    and jsonl an estimate from the first MiB's line lengths (replaced by the exact count when the import
+    completes); None for a JSON array.
     """
-    if source.format in (FileFormat.PARQUET, FileFormat.AVRO, FileFormat.XLSX, FileFormat.XLS):
+    if source.format in (FileFormat.PARQUET, FileFormat.AVRO):
         return source.count_rows()
+    if source.format is FileFormat.XLSX:
+        # counting through the reader would parse the whole sheet a second time (0.8 s of a 1.9 s
+        # import at 200k rows): the sheet's declared dimension is enough for a percentage
+        return xlsx_declared_rows(source.path)
+    if source.format is FileFormat.XLS:
+        return None
     if source.format not in (FileFormat.CSV, FileFormat.JSONL):
         return None
     with source.path.open("rb") as f:

