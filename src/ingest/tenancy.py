@@ -25,7 +25,7 @@ def parse_tenant(value: str | None) -> uuid.UUID:
 async def provide_tenant_id(
     request: Request[Any, Any, Any],
     x_tenant_id: Annotated[
-        str | None, HeaderParameter(header=TENANT_HEADER, required=False, description="Tenant UUID")
+        str | None, HeaderParameter(name=TENANT_HEADER, required=False, description="Tenant UUID")
     ] = None,
 ) -> uuid.UUID:
     """The request's tenant: 400 when missing or not a UUID, 403 when the token does not grant it."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -263,7 +263,7 @@ class FileController(Controller):
         file_id: uuid.UUID,
         service: FileService,
         rows: Annotated[
-            int, Parameter(query="rows", ge=1, le=MAX_PREVIEW_ROWS, description="Rows to return (1-1000)")
+            int, QueryParameter(name="rows", ge=1, le=MAX_PREVIEW_ROWS, description="Rows to return (1-1000)")
         ] = DEFAULT_PREVIEW_ROWS,
     ) -> FilePreviewResponse:
         """Inferred columns, sample rows and the exact row count of an uploaded file."""

@@ -77,7 +77,7 @@ class SyncController(Controller):
     async def list_syncs(
         self,
         service: SyncService,
-        connection_id: Annotated[str | None, QueryParameter(query="connectionId", required=False)] = None,
+        connection_id: Annotated[str | None, QueryParameter(name="connectionId", required=False)] = None,
         page: Annotated[int, QueryParameter(ge=0)] = 0,
         size: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
         sort: Annotated[str | None, QueryParameter(required=False, description="field,asc|desc")] = None,

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from ingest.auth import requires_read
 from ingest.iceberg import TableInfo
@@ -81,7 +81,9 @@ class TableController(Controller):
         namespace: str,
         table: str,
         service: TableService,
-        limit: Annotated[int, Parameter(query="limit", ge=1, le=MAX_ROWS, description="Rows (1-1000)")] = 100,
+        limit: Annotated[
+            int, QueryParameter(name="limit", ge=1, le=MAX_ROWS, description="Rows (1-1000)")
+        ] = 100,
     ) -> TableRows:
         """The first rows of the table's current snapshot, as JSON."""
         result = await service.rows(namespace, table, limit)
