@@ -55,3 +55,16 @@ async def test_unexpected_exception_is_generic_500_and_logged(caplog):
     assert "secret-password" not in response.text
     logged = [r for r in caplog.records if "http.unhandled" in str(r.msg)]
     assert logged and "RuntimeError" in str(logged[0].msg)  # the traceback goes to the log, not the caller
+
+
+async def test_request_log_line_carries_the_answered_status(client, caplog, tenant):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="ingest.http"):
+        await client.get("/api/v1/me")  # refused by the auth middleware: 401
+        await client.get("/health")
+    lines = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "http.request"]
+    by_path = {line["path"]: line for line in lines}
+    assert by_path["/api/v1/me"]["status"] == 401
+    assert by_path["/health"]["status"] == 200
+    assert {"method", "path", "status", "duration_ms", "tenant"} <= set(by_path["/health"])

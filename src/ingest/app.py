@@ -106,6 +106,10 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
 
         try:
             await app(scope, receive, capture)
+        except Exception as exc:
+            # raised by a middleware inside this one (401 from auth): the outer handler answers it
+            status = int(getattr(exc, "status_code", 500))
+            raise
         finally:
             tenant = None
             for name, value in scope.get("headers", []):
