@@ -232,3 +232,36 @@ async def test_the_scheduler_leaves_cron_to_airbyte(live_client, tenant, fake_ai
 
 def app_settings_of(client):
     return client.app.state.settings
+
+
+async def test_runs_airbyte_started_on_its_schedule_join_the_history(
+    live_client, tenant, fake_airbyte, database_url, app_settings
+):
+    from ingest.connections.jobs import mirror_remote_runs
+    from ingest.db.session import create_engine, session_factory
+    from ingest.jobs.runtime import Runtime
+
+    headers = headers_for(tenant)
+    fake_airbyte.job_running_seconds = 60
+    connection = await setup_connection(live_client, headers, syncSchedule="0 * * * *")
+    remote_id = await connection_remote_id(database_url, connection["id"])
+    async with airbyte_ui(app_settings) as airbyte_scheduler:  # Airbyte's cron fires, not us
+        theirs = await airbyte_scheduler.start_sync(str(tenant), remote_id)
+    engine = create_engine(database_url)
+    runtime = Runtime(
+        settings=app_settings_of(live_client), session_maker=session_factory(engine), database_url=database_url
+    )
+    try:
+        assert await mirror_remote_runs(runtime) == 1
+        assert await mirror_remote_runs(runtime) == 0  # once only
+    finally:
+        await runtime.aclose()
+        await engine.dispose()
+    page = (await live_client.get(f"/api/v1/syncs?connectionId={connection['id']}", headers=headers)).json()
+    assert page["totalElements"] == 1
+    mirrored = page["content"][0]
+    assert mirrored["trigger"] == "SCHEDULED"
+    assert mirrored["status"] in {"PENDING", "RUNNING"}
+    assert await job_of(database_url, mirrored["id"]) == theirs.id
+    fake_airbyte.finish_job(theirs.id)  # the durable job follows it to its end
+    assert (await wait_for(live_client, headers, mirrored["id"], ended))["status"] == "SUCCEEDED"

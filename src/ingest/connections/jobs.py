@@ -49,3 +49,93 @@ async def schedule_syncs(timestamp: int) -> None:
     runtime = get_runtime()
     if runtime.settings.scheduler_enabled:
         await fire_due_schedules(runtime)
+        await mirror_remote_runs(runtime)
+
+
+def _when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+async def mirror_remote_runs(runtime: Runtime) -> int:
+    """On the airbyte engine Airbyte runs the cron schedule: its jobs become syncs in our history.
+
+    Every scheduled connection's latest Airbyte jobs are compared with the job ids our syncs carry; an
+    unknown one becomes a SCHEDULED sync, and one still running gets a durable job that follows it to
+    its end (as a triggered sync does). A job our own trigger started but has not recorded yet collides
+    with that trigger's active sync (one active sync per connection) and is skipped.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError
+
+    from ingest.core.errors import AppError
+    from ingest.db.models import Connection, Sync
+    from ingest.engines.base import TERMINAL_REMOTE_STATUSES
+    from ingest.jobs.queue import defer
+
+    engine = runtime.engine
+    if not getattr(engine, "runs_syncs_remotely", False):
+        return 0
+    async with runtime.session_maker() as session:
+        query = select(Connection).where(
+            Connection.sync_schedule.is_not(None), Connection.external_id.is_not(None)
+        )
+        connections = list((await session.execute(query)).scalars())
+    mirrored = 0
+    for connection in connections:
+        assert connection.external_id is not None
+        try:
+            jobs = await engine.list_jobs(connection.external_id)
+        except AppError as exc:
+            log.warning("scheduler.mirror_failed", connection_id=str(connection.id), error=exc.message)
+            continue
+        async with runtime.session_maker() as session, session.begin():
+            known = set(
+                await session.scalars(
+                    select(Sync.external_job_id).where(
+                        Sync.connection_id == connection.id, Sync.external_job_id.is_not(None)
+                    )
+                )
+            )
+            for job in reversed(jobs):  # oldest first
+                if job.id in known:
+                    continue
+                terminal = job.status in TERMINAL_REMOTE_STATUSES
+                started, ended = _when(job.started_at), _when(job.ended_at) if terminal else None
+                sync = Sync(
+                    tenant_id=connection.tenant_id,
+                    connection_id=connection.id,
+                    status=job.status.value,
+                    trigger="SCHEDULED",
+                    external_job_id=job.id,
+                    records_synced=job.records,
+                    bytes_synced=job.bytes,
+                    started_at=started,
+                    completed_at=ended,
+                    duration_ms=int((ended - started).total_seconds() * 1000) if started and ended else None,
+                    error_message=job.error,
+                    created_at=started or datetime.now(UTC),
+                )
+                try:
+                    async with session.begin_nested():
+                        session.add(sync)
+                        await session.flush()
+                except IntegrityError:
+                    continue  # our own active sync already follows this connection's job
+                if not terminal:
+                    await defer(
+                        session,
+                        "syncs.run",
+                        queue="syncs",
+                        lock=f"connection:{connection.id}",
+                        sync_id=str(sync.id),
+                        tenant_id=str(connection.tenant_id),
+                    )
+                mirrored += 1
+    if mirrored:
+        log.info("scheduler.mirrored", syncs=mirrored)
+    return mirrored

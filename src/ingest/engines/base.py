@@ -93,6 +93,11 @@ class RemoteJobStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
+TERMINAL_REMOTE_STATUSES = frozenset(
+    {RemoteJobStatus.SUCCEEDED, RemoteJobStatus.FAILED, RemoteJobStatus.CANCELLED}
+)
+
+
 @dataclass(frozen=True)
 class RemoteConnection:
     """What a platform engine needs to create or update its own connection object."""
@@ -150,5 +155,9 @@ class PlatformEngine(Engine, Protocol):
         ...
 
     async def get_job(self, job_id: str) -> RemoteJob: ...
+
+    async def list_jobs(self, connection_external_id: str, limit: int = 20) -> list[RemoteJob]:
+        """The connection's latest sync jobs, newest first."""
+        ...
 
     async def cancel_job(self, job_id: str) -> None: ...

@@ -510,6 +510,22 @@ class AirbyteEngine:
                 return remote_job(data[0])
         return None
 
+    async def list_jobs(self, connection_external_id: str, limit: int = 20) -> list[RemoteJob]:
+        """The connection's latest sync jobs, newest first (whoever started them: us, its cron, its UI)."""
+        body = await self._api.request(
+            "GET",
+            f"{PUBLIC}/jobs",
+            params={
+                "connectionId": connection_external_id,
+                "jobType": "sync",
+                "orderBy": "createdAt|DESC",
+                "limit": limit,
+            },
+            operation="list the connection's jobs",
+        )
+        data = body.get("data") if isinstance(body, dict) else None
+        return [remote_job(item) for item in data or []]
+
     async def start_sync(self, tenant_id: str, connection_external_id: str) -> RemoteJob:
         """Start a sync job; when one already runs (409, or a trigger whose answer was lost) return it."""
         for _ in range(2):
