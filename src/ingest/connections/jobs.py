@@ -75,7 +75,7 @@ async def mirror_remote_runs(runtime: Runtime) -> int:
     from ingest.core.errors import AppError
     from ingest.db.models import Connection, Sync
     from ingest.engines.base import TERMINAL_REMOTE_STATUSES
-    from ingest.jobs.queue import defer
+    from ingest.syncs.service import enqueue_run
 
     engine = runtime.engine
     if not getattr(engine, "runs_syncs_remotely", False):
@@ -127,14 +127,7 @@ async def mirror_remote_runs(runtime: Runtime) -> int:
                 except IntegrityError:
                     continue  # our own active sync already follows this connection's job
                 if not terminal:
-                    await defer(
-                        session,
-                        "syncs.run",
-                        queue="syncs",
-                        lock=f"connection:{connection.id}",
-                        sync_id=str(sync.id),
-                        tenant_id=str(connection.tenant_id),
-                    )
+                    await enqueue_run(session, sync)
                 mirrored += 1
     if mirrored:
         log.info("scheduler.mirrored", syncs=mirrored)

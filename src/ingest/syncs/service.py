@@ -115,14 +115,7 @@ class SyncService:
                 await self.repository.add(sync)
         except IntegrityError:
             raise ConflictError(f"Connection {connection.id} already has a sync running") from None
-        await defer(
-            session,
-            "syncs.run",
-            queue="syncs",
-            lock=f"connection:{connection.id}",
-            sync_id=str(sync.id),
-            tenant_id=str(self.tenant_id),
-        )
+        await enqueue_run(session, sync)
         log.info("syncs.triggered", sync_id=str(sync.id), connection_id=str(connection.id), trigger=trigger)
         return sync
 
@@ -157,6 +150,18 @@ class SyncService:
                 connection_uuid
             )
         return await self.repository.page(connection_uuid, page, size, field, descending)
+
+
+async def enqueue_run(session: AsyncSession, sync: Sync) -> None:
+    """Queue the job that runs (or follows) `sync`, in the caller's transaction."""
+    await defer(
+        session,
+        "syncs.run",
+        queue="syncs",
+        lock=f"connection:{sync.connection_id}",
+        sync_id=str(sync.id),
+        tenant_id=str(sync.tenant_id),
+    )
 
 
 def finish(sync: Sync, status: str, message: str | None = None) -> None:
