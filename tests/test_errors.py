@@ -63,7 +63,9 @@ async def test_request_log_line_carries_the_answered_status(client, caplog, tena
     with caplog.at_level(logging.INFO, logger="ingest.http"):
         await client.get("/api/v1/me")  # refused by the auth middleware: 401
         await client.get("/health")
-    lines = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "http.request"]
+    lines = [
+        r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "http.request"
+    ]
     by_path = {line["path"]: line for line in lines}
     assert by_path["/api/v1/me"]["status"] == 401
     assert by_path["/health"]["status"] == 200

@@ -249,7 +249,9 @@ async def test_runs_airbyte_started_on_its_schedule_join_the_history(
         theirs = await airbyte_scheduler.start_sync(str(tenant), remote_id)
     engine = create_engine(database_url)
     runtime = Runtime(
-        settings=app_settings_of(live_client), session_maker=session_factory(engine), database_url=database_url
+        settings=app_settings_of(live_client),
+        session_maker=session_factory(engine),
+        database_url=database_url,
     )
     try:
         assert await mirror_remote_runs(runtime) == 1
