@@ -1,14 +1,16 @@
 """`X-Tenant-Id` -> the tenant id, checked against the caller's token."""
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import HeaderParameter
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.auth import principal_of
 from ingest.core.errors import ForbiddenError, InvalidRequestError
+from ingest.jobs.runtime import Runtime
 
 TENANT_HEADER = "X-Tenant-Id"
 
@@ -37,3 +39,18 @@ async def provide_tenant_id(
 
 # Controllers of tenant-scoped routes set `dependencies = TENANT_DEPENDENCY`.
 TENANT_DEPENDENCY = {"tenant_id": Provide(provide_tenant_id)}
+
+
+class TenantService(Protocol):
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID, runtime: Runtime) -> None: ...
+
+
+def tenant_dependencies(service: type[TenantService]) -> dict[str, Provide]:
+    """A controller's `dependencies`: the checked tenant id, and `service` built for that tenant."""
+
+    async def provide_service(
+        db_session: AsyncSession, tenant_id: NamedDependency[uuid.UUID], runtime: Runtime
+    ) -> Any:
+        return service(db_session, tenant_id, runtime)
+
+    return {**TENANT_DEPENDENCY, "service": Provide(provide_service)}

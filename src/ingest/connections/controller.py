@@ -4,16 +4,13 @@ import uuid
 from typing import Any
 
 from litestar import Controller, delete, get, post, put
-from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.auth import requires_manage, requires_read
 from ingest.connections.schemas import ConnectionRequest, ConnectionResponse
 from ingest.connections.service import ConnectionService
 from ingest.db.models import Connection
-from ingest.jobs.runtime import Runtime
-from ingest.tenancy import TENANT_DEPENDENCY
+from ingest.tenancy import tenant_dependencies
 
 
 def to_response(connection: Connection, source_name: str) -> ConnectionResponse:
@@ -35,16 +32,10 @@ def to_response(connection: Connection, source_name: str) -> ConnectionResponse:
     )
 
 
-async def provide_connection_service(
-    db_session: AsyncSession, tenant_id: NamedDependency[uuid.UUID], runtime: Runtime
-) -> ConnectionService:
-    return ConnectionService(db_session, tenant_id, runtime)
-
-
 class ConnectionController(Controller):
     path = "/api/v1/connections"
     tags = ["connections"]
-    dependencies = {**TENANT_DEPENDENCY, "service": provide_connection_service}
+    dependencies = tenant_dependencies(ConnectionService)
 
     @post(
         "/",

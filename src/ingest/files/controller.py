@@ -6,13 +6,11 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post, put
-from litestar.di import NamedDependency
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.auth import requires_manage, requires_read
 from ingest.core.errors import InvalidRequestError, PayloadTooLargeError
@@ -27,8 +25,7 @@ from ingest.files.schemas import (
 )
 from ingest.files.service import FileService, formats, percentage
 from ingest.formats import DEFAULT_PREVIEW_ROWS, MAX_PREVIEW_ROWS
-from ingest.jobs.runtime import Runtime
-from ingest.tenancy import TENANT_DEPENDENCY
+from ingest.tenancy import tenant_dependencies
 
 FILE_FIELD = "file"
 _CHUNK_BYTES = 1024**2  # coalesce the network's small chunks before they reach storage
@@ -190,12 +187,6 @@ class UploadOperation(Operation):
         )
 
 
-async def provide_file_service(
-    db_session: AsyncSession, tenant_id: NamedDependency[uuid.UUID], runtime: Runtime
-) -> FileService:
-    return FileService(db_session, tenant_id, runtime)
-
-
 class FileFormatController(Controller):
     path = "/api/v1/files/formats"
     tags = ["files"]
@@ -210,7 +201,7 @@ class FileFormatController(Controller):
 class FileController(Controller):
     path = "/api/v1/files"
     tags = ["files"]
-    dependencies = {**TENANT_DEPENDENCY, "service": provide_file_service}
+    dependencies = tenant_dependencies(FileService)
 
     @post(
         "/upload",

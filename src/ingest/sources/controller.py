@@ -5,9 +5,7 @@ from typing import Any
 
 from litestar import Controller, delete, get, post, put
 from litestar.datastructures import State
-from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.auth import requires_manage, requires_read
 from ingest.db.models import Source
@@ -23,7 +21,7 @@ from ingest.sources.schemas import (
     UpdateSourceRequest,
 )
 from ingest.sources.service import SourceService, masked_config
-from ingest.tenancy import TENANT_DEPENDENCY
+from ingest.tenancy import tenant_dependencies
 
 
 def to_response(source: Source, *, with_config: bool = True) -> SourceResponse:
@@ -58,12 +56,6 @@ def to_discover_response(streams: list[DiscoveredStream]) -> DiscoverResponse:
     )
 
 
-async def provide_source_service(
-    db_session: AsyncSession, tenant_id: NamedDependency[uuid.UUID], runtime: Runtime
-) -> SourceService:
-    return SourceService(db_session, tenant_id, runtime)
-
-
 class ConnectorTypeController(Controller):
     path = "/api/v1/sources/connector-types"
     tags = ["sources"]
@@ -96,7 +88,7 @@ class ConnectorTypeController(Controller):
 class SourceController(Controller):
     path = "/api/v1/sources"
     tags = ["sources"]
-    dependencies = {**TENANT_DEPENDENCY, "service": provide_source_service}
+    dependencies = tenant_dependencies(SourceService)
 
     @post(
         "/",

@@ -4,17 +4,14 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.auth import requires_manage, requires_read
 from ingest.db.models import Sync
-from ingest.jobs.runtime import Runtime
 from ingest.syncs.schemas import SyncPage, SyncResponse
 from ingest.syncs.service import SyncService, page_count
-from ingest.tenancy import TENANT_DEPENDENCY
+from ingest.tenancy import tenant_dependencies
 
 
 def to_response(sync: Sync, connection_name: str) -> SyncResponse:
@@ -34,16 +31,10 @@ def to_response(sync: Sync, connection_name: str) -> SyncResponse:
     )
 
 
-async def provide_sync_service(
-    db_session: AsyncSession, tenant_id: NamedDependency[uuid.UUID], runtime: Runtime
-) -> SyncService:
-    return SyncService(db_session, tenant_id, runtime)
-
-
 class SyncController(Controller):
     path = "/api/v1/syncs"
     tags = ["syncs"]
-    dependencies = {**TENANT_DEPENDENCY, "service": provide_sync_service}
+    dependencies = tenant_dependencies(SyncService)
 
     @post(
         "/connections/{connection_id:uuid}/trigger",
