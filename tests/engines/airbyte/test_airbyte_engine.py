@@ -300,3 +300,22 @@ async def test_every_airbyte_connector_resolves_a_definition(
     specs = {c.id: await engine.spec(c) for c in runnable_by("airbyte")}
 
     assert all(spec.get("type") == "object" for spec in specs.values())
+
+
+async def test_a_destination_deleted_in_airbyte_is_made_again(
+    engine: AirbyteEngine, fake_airbyte: FakeAirbyte
+) -> None:
+    tenant_id = tenant()
+    source_id = await engine.create_source(tenant_id, "sample", connector("faker"), FAKER)
+    streams = await engine.discover_source(tenant_id, source_id)
+    await engine.create_connection(remote_connection(tenant_id, source_id, streams, name="first"))
+    workspace = await engine.workspace_id(tenant_id)
+    (lost,) = fake_airbyte.live("destinations", workspace)
+    fake_airbyte.destinations[lost["destinationId"]]["_deleted"] = True  # someone deletes it in Airbyte's UI
+
+    second = await engine.create_connection(remote_connection(tenant_id, source_id, streams, name="second"))
+
+    (fresh,) = fake_airbyte.live("destinations", workspace)
+    assert fresh["destinationId"] != lost["destinationId"]
+    made = next(c for c in fake_airbyte.live("connections", workspace) if c["connectionId"] == second)
+    assert made["destinationId"] == fresh["destinationId"]

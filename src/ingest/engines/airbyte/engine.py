@@ -457,21 +457,37 @@ class AirbyteEngine:
         tenant = str(connection.tenant_id)
         body = self._connection_body(connection)  # validates the cron before anything is created
         workspace = await self.workspace_id(tenant)
-        destination = await self._destination(tenant, workspace)
         source = connection.source_external_id
-        started = time.time()
-        created = await self._api.request(
-            "POST",
-            f"{PUBLIC}/connections",
-            json_body={**body, "sourceId": source, "destinationId": destination},
-            call=Call.WRITE,
-            recover=lambda: self._find_by_name(
-                "connections", workspace, connection.name, started, sourceId=source
-            ),
-            long=True,  # creating a connection runs a discover
-            operation="create the connection",
-        )
-        return str(created["connectionId"]) if isinstance(created, dict) else str(created)
+        for attempt in range(2):
+            destination = await self._destination(tenant, workspace)
+            started = time.time()
+            try:
+                created = await self._api.request(
+                    "POST",
+                    f"{PUBLIC}/connections",
+                    json_body={**body, "sourceId": source, "destinationId": destination},
+                    call=Call.WRITE,
+                    recover=lambda started=started: self._find_by_name(  # type: ignore[misc]
+                        "connections", workspace, connection.name, started, sourceId=source
+                    ),
+                    long=True,  # creating a connection runs a discover
+                    operation="create the connection",
+                )
+            except RemoteNotFoundError:
+                # the tenant's destination was deleted in Airbyte (its UI): forget it and make a new one
+                if attempt or await self._exists("destinations", destination):
+                    raise
+                self._destinations.pop(tenant, None)
+                continue
+            return str(created["connectionId"]) if isinstance(created, dict) else str(created)
+        raise AssertionError("unreachable")
+
+    async def _exists(self, kind: str, object_id: str) -> bool:
+        try:
+            await self._api.request("GET", f"{PUBLIC}/{kind}/{object_id}", operation=f"read the {kind[:-1]}")
+        except RemoteNotFoundError:
+            return False
+        return True
 
     async def update_connection(self, external_id: str, connection: RemoteConnection) -> None:
         await self._api.request(
