@@ -306,25 +306,20 @@ class AirbyteEngine:
 
     async def check(self, connector: ConnectorType, config: Mapping[str, Any]) -> CheckResult:
         """Check an unsaved config through the config API's scheduler endpoint (no source is stored)."""
-        body = await self._api.request(
-            "POST",
-            f"{CONFIG}/scheduler/sources/check_connection",
-            json_body={
-                "sourceDefinitionId": await self._source_definition_id(connector),
-                "workspaceId": await self._workspace(SYSTEM_WORKSPACE),
-                "connectionConfiguration": dict(config),
-            },
-            call=Call.CONNECTOR,
-            long=True,
-            operation="check the connection",
-            config=config,
-        )
+        body = await self._scheduler("check_connection", connector, config, "check the connection")
         return self._check_result(body, config)
 
     async def discover(self, connector: ConnectorType, config: Mapping[str, Any]) -> list[DiscoveredStream]:
-        body = await self._api.request(
+        body = await self._scheduler("discover_schema", connector, config, "discover the source schema")
+        return self._streams(body, config)
+
+    async def _scheduler(
+        self, action: str, connector: ConnectorType, config: Mapping[str, Any], operation: str
+    ) -> Any:
+        """A connector run on an unsaved config (config API `scheduler/sources/<action>`)."""
+        return await self._api.request(
             "POST",
-            f"{CONFIG}/scheduler/sources/discover_schema",
+            f"{CONFIG}/scheduler/sources/{action}",
             json_body={
                 "sourceDefinitionId": await self._source_definition_id(connector),
                 "workspaceId": await self._workspace(SYSTEM_WORKSPACE),
@@ -332,10 +327,9 @@ class AirbyteEngine:
             },
             call=Call.CONNECTOR,
             long=True,
-            operation="discover the source schema",
+            operation=operation,
             config=config,
         )
-        return self._streams(body, config)
 
     def read(self, request: ReadRequest, cancel: asyncio.Event) -> AsyncIterator[bytes]:
         raise ConnectorError("with INGEST_ENGINE=airbyte syncs run inside Airbyte; there is no local read")
