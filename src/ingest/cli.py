@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ingest.core.settings import Settings
+from ingest.jobs.runtime import open_runtime
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -38,25 +39,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.core.logging import configure_logging
-    from ingest.db.session import create_engine, libpq_url, resolve_database_url, session_factory
+    from ingest.db.session import libpq_url, resolve_database_url
     from ingest.jobs.queue import create_job_app
-    from ingest.jobs.runtime import Runtime, set_runtime
+    from ingest.jobs.runtime import set_runtime
     from ingest.jobs.worker import run_worker
 
     configure_logging(settings.log_level, settings.log_format)
     url = resolve_database_url(settings)
 
     async def main() -> None:
-        engine = create_engine(url, pool_size=settings.worker_concurrency + 2)
-        runtime = Runtime(settings=settings, session_maker=session_factory(engine), database_url=url)
-        set_runtime(runtime)
-        job_app = create_job_app(libpq_url(url))
-        try:
+        async with open_runtime(settings, url, pool_size=settings.worker_concurrency + 2) as runtime:
+            set_runtime(runtime)
+            job_app = create_job_app(libpq_url(url))
             async with job_app.open_async():
                 await run_worker(job_app, settings, install_signal_handlers=True)
-        finally:
-            await runtime.aclose()
-            await engine.dispose()
 
     asyncio.run(main())
     return 0
@@ -129,9 +125,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
     from ingest.core.errors import AppError
     from ingest.core.logging import configure_logging
-    from ingest.db.session import create_engine, resolve_database_url, session_factory
+    from ingest.db.session import resolve_database_url
     from ingest.files.service import import_local_file
-    from ingest.jobs.runtime import Runtime, set_runtime
+    from ingest.jobs.runtime import set_runtime
 
     configure_logging("WARNING", "console")
     path = Path(args.file)
@@ -146,26 +142,24 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     url = resolve_database_url(settings)
 
     async def main() -> int:
-        engine = create_engine(url, pool_size=2)
-        runtime = Runtime(settings=settings, session_maker=session_factory(engine), database_url=url)
-        set_runtime(runtime)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         try:
-            with Progress(*columns) as bar:
-                task = bar.add_task(f"{path.name} -> {args.namespace or 'default'}.{args.table}", total=None)
+            async with open_runtime(settings, url) as runtime:
+                set_runtime(runtime)
+                with Progress(*columns) as bar:
+                    task = bar.add_task(
+                        f"{path.name} -> {args.namespace or 'default'}.{args.table}", total=None
+                    )
 
-                def on_progress(rows: int, total: int | None) -> None:
-                    bar.update(task, completed=rows, total=total)
+                    def on_progress(rows: int, total: int | None) -> None:
+                        bar.update(task, completed=rows, total=total)
 
-                file, outcome = await import_local_file(
-                    runtime, tenant, path, args.table, args.namespace, on_progress=on_progress
-                )
+                    file, outcome = await import_local_file(
+                        runtime, tenant, path, args.table, args.namespace, on_progress=on_progress
+                    )
         except AppError as e:
             print(f"error: {e.message}", file=sys.stderr)
             return 1
-        finally:
-            await runtime.aclose()
-            await engine.dispose()
         if outcome is None or outcome.error_message:
             reason = outcome.error_message if outcome else "not run"
             print(f"file {file.id}: FAILED: {reason}", file=sys.stderr)
@@ -232,19 +226,14 @@ def cmd_connectors_install(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
     """Re-encrypt every stored connector secret with the first key of INGEST_SECRET_KEY."""
-    from ingest.db.session import create_engine, resolve_database_url, session_factory
-    from ingest.jobs.runtime import Runtime
+    from ingest.db.session import resolve_database_url
     from ingest.sources.service import rotate_secrets
 
     url = resolve_database_url(settings)
 
     async def main() -> int:
-        engine = create_engine(url, pool_size=2)
-        runtime = Runtime(settings=settings, session_maker=session_factory(engine), database_url=url)
-        try:
+        async with open_runtime(settings, url) as runtime:
             count = await rotate_secrets(runtime)
-        finally:
-            await engine.dispose()
         print(f"re-encrypted the secrets of {count} source(s) with key '{runtime.secret_box.primary}'")
         return 0
 
@@ -273,8 +262,7 @@ def cmd_airbyte_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     """List drift between our sources/connections and Airbyte per tenant; with --repair, fix it."""
     from ingest.connections.service import reconcile_tenant
     from ingest.core.errors import AppError
-    from ingest.db.session import create_engine, resolve_database_url, session_factory
-    from ingest.jobs.runtime import Runtime
+    from ingest.db.session import resolve_database_url
     from ingest.sources.service import tenant_ids
 
     if settings.engine != "airbyte":
@@ -288,10 +276,8 @@ def cmd_airbyte_reconcile(args: argparse.Namespace, settings: Settings) -> int:
     url = resolve_database_url(settings)
 
     async def main() -> int:
-        engine = create_engine(url, pool_size=2)
-        runtime = Runtime(settings=settings, session_maker=session_factory(engine), database_url=url)
         drifted = failed = 0
-        try:
+        async with open_runtime(settings, url) as runtime:
             for tenant in only or await tenant_ids(runtime):
                 try:
                     drift = await reconcile_tenant(runtime, tenant, repair=args.repair)
@@ -314,9 +300,6 @@ def cmd_airbyte_reconcile(args: argparse.Namespace, settings: Settings) -> int:
                 for done in drift.repaired:
                     print(f"  repaired: {done}")
                 drifted += 0 if drift.clean or drift.repaired else 1
-        finally:
-            await runtime.aclose()
-            await engine.dispose()
         return 1 if drifted or failed else 0
 
     return asyncio.run(main())

@@ -1,5 +1,7 @@
 """What a job needs besides its ids: settings, a session factory and the adapters, built once per process."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -58,6 +60,20 @@ class Runtime:
         close = getattr(engine, "close", None)
         if close is not None:
             await close()
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, database_url: str, pool_size: int = 2) -> AsyncIterator[Runtime]:
+    """A Runtime on its own engine, for processes other than the API (worker, CLI); closed on exit."""
+    from ingest.db.session import create_engine, session_factory
+
+    engine = create_engine(database_url, pool_size=pool_size)
+    runtime = Runtime(settings=settings, session_maker=session_factory(engine), database_url=database_url)
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
+        await engine.dispose()
 
 
 _runtime: Runtime | None = None
