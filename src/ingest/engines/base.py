@@ -40,6 +40,9 @@ class DiscoveredColumn:
     type: ColumnType
     nullable: bool
     json_schema: dict[str, Any] = field(default_factory=dict)
+    # an exact DECIMAL's precision and scale (ingest.core.types.TypeSpec); None: a double, or not DECIMAL
+    precision: int | None = None
+    scale: int | None = None
 
 
 @dataclass(frozen=True)

@@ -263,7 +263,7 @@ class FileController(Controller):
             file_id=str(file.id),
             file_name=file.file_name,
             columns=[
-                PreviewColumnSchema(c.name, c.type.value, c.nullable, c.sample_values)
+                PreviewColumnSchema(c.name, c.type.value, c.nullable, c.sample_values, c.precision, c.scale)
                 for c in preview.columns
             ],
             preview_rows=preview.rows,

@@ -41,7 +41,7 @@ class UpdateSchemaRequest(CamelStruct, forbid_unknown_fields=True):
     target_table_name: Identifier
     target_schema: Identifier | None = None
     column_mappings: dict[str, str] | None = None
-    # source column -> INTEGER | DECIMAL | STRING | BOOLEAN | DATE | TIMESTAMP
+    # source column -> INTEGER | DECIMAL | DECIMAL(p,s) | STRING | BOOLEAN | DATE | TIMESTAMP
     column_types: dict[str, str] | None = None
     mode: str | None = None  # append (default) | overwrite
 
@@ -70,10 +70,14 @@ class ImportStatus(CamelStruct):
 
 
 class PreviewColumnSchema(CamelStruct):
+    """A file column; an exact DECIMAL has its precision (total digits) and scale (digits after the point)."""
+
     name: str
     type: str
     nullable: bool
     sample_values: list[str]
+    precision: int | None = None  # DECIMAL only; null: a binary double
+    scale: int | None = None
 
 
 class FilePreviewResponse(CamelStruct):

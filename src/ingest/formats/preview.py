@@ -24,6 +24,8 @@ class PreviewColumn:
     type: ColumnType
     nullable: bool
     sample_values: list[str]
+    precision: int | None = None  # an exact DECIMAL's total digits; None for a double
+    scale: int | None = None  # an exact DECIMAL's digits after the point
 
 
 @dataclass(frozen=True)
