@@ -38,6 +38,7 @@ from ingest.formats.excel import xlsx_declared_rows
 from ingest.formats.readers import type_label
 from ingest.iceberg import DEFAULT_SCHEMA, Warehouse, WriteMode, WriteResult
 from ingest.jobs import queue
+from ingest.jobs.locks import hold_table, table_lock
 from ingest.jobs.runtime import Runtime
 from ingest.storage import Storage, object_key, storage_path
 
@@ -96,11 +97,6 @@ def _now() -> datetime:
 def import_job_id(file_id: uuid.UUID) -> str:
     """The snapshot tag of a file's import: the same on every attempt of the job."""
     return f"import-{file_id}"
-
-
-def table_lock(tenant_id: uuid.UUID, schema: str | None, table: str) -> str:
-    """Imports into one table run one at a time (procrastinate lock)."""
-    return f"table:{tenant_id}:{schema or DEFAULT_SCHEMA}.{table}"
 
 
 def display_name(file_name: str) -> str:
@@ -475,29 +471,33 @@ async def run_import(
                 return apply_types(source.scan(), types)
 
             assert file.target_table_name is not None
-            write = asyncio.create_task(
-                asyncio.to_thread(
-                    warehouse.write_frame,
-                    tenant_id,
-                    file.target_schema,
-                    file.target_table_name,
-                    scan,
-                    job_id=import_job_id(file_id),
-                    mode=WriteMode(file.mode),
-                    column_mappings=file.column_mappings,
-                    progress=progress,
-                    explain=_explainer(source, types),
+            # the table's lock: maintenance or a rollback of this table never runs during the write
+            async with hold_table(
+                runtime.session_maker, tenant_id, file.target_schema, file.target_table_name
+            ):
+                write = asyncio.create_task(
+                    asyncio.to_thread(
+                        warehouse.write_frame,
+                        tenant_id,
+                        file.target_schema,
+                        file.target_table_name,
+                        scan,
+                        job_id=import_job_id(file_id),
+                        mode=WriteMode(file.mode),
+                        column_mappings=file.column_mappings,
+                        progress=progress,
+                        explain=_explainer(source, types),
+                    )
                 )
-            )
-            reported = 0
-            while not write.done():
-                await asyncio.wait({write}, timeout=PROGRESS_SECONDS)
-                if rows_seen[0] != reported and not write.done():
-                    reported = rows_seen[0]
-                    await _record_progress(runtime, tenant_id, file_id, reported)
-                    if on_progress is not None:
-                        on_progress(reported, total)
-            result: WriteResult = write.result()
+                reported = 0
+                while not write.done():
+                    await asyncio.wait({write}, timeout=PROGRESS_SECONDS)
+                    if rows_seen[0] != reported and not write.done():
+                        reported = rows_seen[0]
+                        await _record_progress(runtime, tenant_id, file_id, reported)
+                        if on_progress is not None:
+                            on_progress(reported, total)
+                result: WriteResult = write.result()
     except AppError as e:
         log.warning("files.import.failed", tenant=str(tenant_id), file_id=str(file_id), error=e.message)
         await _save(

@@ -41,6 +41,7 @@ from ingest.core.logging import get_logger
 from ingest.db.models import Connection, Sync
 from ingest.engines.airbyte.client import RemoteNotFoundError
 from ingest.engines.base import DiscoveredStream, ReadRequest, RemoteJobStatus, SyncMode
+from ingest.jobs.locks import hold_table
 from ingest.jobs.queue import defer
 from ingest.jobs.runtime import Runtime
 from ingest.sources.service import SourceService
@@ -390,28 +391,32 @@ class SyncRunner:
                 else:
                     write_mode = WriteMode.APPEND
                 table = table_name(stream.name)
-                if write_mode is WriteMode.UPSERT:
-                    await asyncio.to_thread(
-                        self.runtime.warehouse.write_batches,
-                        self.tenant_id,
-                        connection.namespace,
-                        table,
-                        stage.reader(stream.name, arrow_schema(stream)),
-                        job_id=job_id,
-                        mode=write_mode,
-                        primary_key=[p[0] for p in stream.primary_key if p],
-                    )
-                else:
-                    # a lazy scan of the staged Parquet streams into the table (bounded memory)
-                    await asyncio.to_thread(
-                        self.runtime.warehouse.write_frame,
-                        self.tenant_id,
-                        connection.namespace,
-                        table,
-                        stage.frame(stream.name, arrow_schema(stream)),
-                        job_id=job_id,
-                        mode=write_mode,
-                    )
+                # the table's lock (shared with imports and maintenance) is held for the commit only
+                async with hold_table(
+                    self.runtime.session_maker, self.tenant_id, connection.namespace, table
+                ):
+                    if write_mode is WriteMode.UPSERT:
+                        await asyncio.to_thread(
+                            self.runtime.warehouse.write_batches,
+                            self.tenant_id,
+                            connection.namespace,
+                            table,
+                            stage.reader(stream.name, arrow_schema(stream)),
+                            job_id=job_id,
+                            mode=write_mode,
+                            primary_key=[p[0] for p in stream.primary_key if p],
+                        )
+                    else:
+                        # a lazy scan of the staged Parquet streams into the table (bounded memory)
+                        await asyncio.to_thread(
+                            self.runtime.warehouse.write_frame,
+                            self.tenant_id,
+                            connection.namespace,
+                            table,
+                            stage.frame(stream.name, arrow_schema(stream)),
+                            job_id=job_id,
+                            mode=write_mode,
+                        )
             log.info(
                 "syncs.committed",
                 sync_id=str(self.sync_id),
