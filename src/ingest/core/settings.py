@@ -76,6 +76,15 @@ class Settings:
     # scheduling
     scheduler_enabled: bool = True
 
+    # table maintenance (expire snapshots, remove unreferenced files, compact small files)
+    maintenance_enabled: bool = True
+    maintenance_interval_hours: float = 24.0  # a table is maintained when its last run is older than this
+    maintenance_snapshot_retention_hours: float = 168.0  # 7 days
+    maintenance_keep_snapshots: int = 10  # the newest N snapshots are kept whatever their age
+    maintenance_orphan_min_age_hours: float = 24.0  # unreferenced files younger than this are kept
+    maintenance_target_file_bytes: int = 128 * 1024**2
+    maintenance_lock_wait_seconds: float = 600.0  # how long a run waits for a load on the table to end
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Settings":
         """Read `INGEST_<FIELD>` for every field; unset variables keep their defaults."""

@@ -58,6 +58,8 @@ class Connection(TenantOwned, Base):
     # connector STATE, saved only after the data it covers is committed to Iceberg
     state: Mapped[Any | None] = mapped_column(JSONB)
     external_id: Mapped[str | None] = mapped_column(String(64))
+    # stream name -> partition fields ([{column, transform}]) its table is created with
+    partition_specs: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class Sync(TenantOwned, Base):
@@ -77,6 +79,9 @@ class Sync(TenantOwned, Base):
     cancel_requested: Mapped[bool] = mapped_column(default=False, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     external_job_id: Mapped[str | None] = mapped_column(String(64))
+    # the connector state this run ended with (incremental): what a rollback rewinds the connection to
+    state_after: Mapped[Any | None] = mapped_column(JSONB)
+    rolled_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class FileImport(TenantOwned, Base):
@@ -98,3 +103,21 @@ class FileImport(TenantOwned, Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rolled_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    partition_spec: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+
+
+class TableOperation(TenantOwned, Base):
+    """A rollback or a maintenance run on one Iceberg table, with what it did (`details`)."""
+
+    __tablename__ = "table_operations"
+
+    namespace: Mapped[str] = mapped_column(String(128), nullable=False)
+    table_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # ROLLBACK | MAINTENANCE
+    trigger: Mapped[str] = mapped_column(String(16), nullable=False)  # MANUAL | SCHEDULED
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # SUCCEEDED | SKIPPED | FAILED
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    message: Mapped[str | None] = mapped_column(Text)

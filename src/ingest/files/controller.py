@@ -53,6 +53,7 @@ def to_job(file: FileImport) -> FileImportJob:
         started_at=file.started_at,
         completed_at=file.completed_at,
         attempts=file.attempts,
+        rolled_back_at=file.rolled_back_at,
     )
 
 
@@ -67,6 +68,7 @@ def to_status(file: FileImport) -> ImportStatus:
         error_message=file.error_message if file.status == "FAILED" else None,
         started_at=file.started_at,
         completed_at=file.completed_at,
+        rolled_back_at=file.rolled_back_at,
     )
 
 

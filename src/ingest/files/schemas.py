@@ -33,6 +33,7 @@ class FileImportJob(CamelStruct):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     attempts: int = 0  # import runs started (more than one when a worker died mid-import)
+    rolled_back_at: datetime | None = None  # a table rollback undid this import
 
 
 class UpdateSchemaRequest(CamelStruct, forbid_unknown_fields=True):
@@ -67,6 +68,7 @@ class ImportStatus(CamelStruct):
     error_message: str | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    rolled_back_at: datetime | None = None  # a table rollback undid this import
 
 
 class PreviewColumnSchema(CamelStruct):

@@ -1,5 +1,6 @@
 """The only package that imports pyiceberg: the catalog, tenant-scoped table names, and the writers."""
 
+from ingest.iceberg.care import FileHealth, RollbackPlan, SnapshotEntry
 from ingest.iceberg.catalog import (
     DEFAULT_SCHEMA,
     TableRef,
@@ -8,6 +9,7 @@ from ingest.iceberg.catalog import (
     tenant_namespace,
     tenant_of,
 )
+from ingest.iceberg.maintenance import CompactionCheckError, MaintenancePolicy, MaintenanceResult
 from ingest.iceberg.warehouse import SnapshotInfo, TableColumn, TableInfo, Warehouse
 from ingest.iceberg.writer import (
     JOB_ID_PROPERTY,
@@ -21,8 +23,14 @@ from ingest.iceberg.writer import (
 __all__ = [
     "DEFAULT_SCHEMA",
     "JOB_ID_PROPERTY",
+    "CompactionCheckError",
     "DataConversionError",
+    "FileHealth",
+    "MaintenancePolicy",
+    "MaintenanceResult",
+    "RollbackPlan",
     "SchemaMismatchError",
+    "SnapshotEntry",
     "SnapshotInfo",
     "TableColumn",
     "TableInfo",

@@ -1,5 +1,6 @@
 """`Warehouse`: the tenant-scoped face of the catalog that services call (blocking: run it in a thread)."""
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,10 @@ from pyiceberg.table import Table
 
 from ingest.core.errors import NotFoundError
 from ingest.core.settings import Settings
+from ingest.iceberg import care
+from ingest.iceberg.care import FileHealth, RollbackPlan, SnapshotEntry
 from ingest.iceberg.catalog import TableRef, load_catalog, table_ref, tenant_of
+from ingest.iceberg.maintenance import MaintenancePolicy, MaintenanceResult, maintain
 from ingest.iceberg.writer import (
     Progress,
     Source,
@@ -76,6 +80,28 @@ class Warehouse:
                 continue
             refs.extend(self.ref(tenant_id, owner[1], ident[-1]) for ident in identifiers)
         return sorted(refs, key=lambda r: (r.schema, r.name))
+
+    def all_tables(self) -> list[tuple[UUID, str, str]]:
+        """(tenant id, schema, table) of every tenant's table: what the maintenance scheduler walks."""
+        found: list[tuple[UUID, str, str]] = []
+        for namespace in self.catalog.list_namespaces():
+            owner = tenant_of(namespace, self.prefix)
+            if owner is None:
+                continue
+            try:
+                identifiers = self.catalog.list_tables(namespace)
+            except NoSuchNamespaceError:
+                continue
+            found.extend((owner[0], owner[1], ident[-1]) for ident in identifiers)
+        return found
+
+    def partition_fields(self, tenant_id: UUID, schema: str | None, table: str) -> list[tuple[str, str]]:
+        """(column, transform) of the table's current partition spec; [] when unpartitioned."""
+        loaded = self._load(self.ref(tenant_id, schema, table))
+        columns = loaded.schema()
+        return [
+            (columns.find_column_name(f.source_id) or "?", str(f.transform)) for f in loaded.spec().fields
+        ]
 
     def table_exists(self, tenant_id: UUID, schema: str | None, table: str) -> bool:
         return bool(self.catalog.table_exists(self.ref(tenant_id, schema, table).identifier))
@@ -167,6 +193,80 @@ class Warehouse:
         """Every row (for tests and small tables)."""
         result: Any = pl.from_arrow(self._load(self.ref(tenant_id, schema, table)).scan().to_arrow())
         return result  # type: ignore[no-any-return]
+
+    def history(self, tenant_id: UUID, schema: str | None, table: str) -> list[SnapshotEntry]:
+        """Every snapshot still kept, oldest first, with its job and whether a rollback undid it."""
+        return care.history(self._load(self.ref(tenant_id, schema, table)))
+
+    def plan_rollback(
+        self,
+        tenant_id: UUID,
+        schema: str | None,
+        table: str,
+        *,
+        snapshot_id: int | None = None,
+        before_job: tuple[str, str] | None = None,
+    ) -> tuple[RollbackPlan, int | None]:
+        """(what the rollback undoes, the current snapshot id).
+
+        `before_job` is (job id, what to call it in messages): the target is the snapshot before that load.
+        """
+        loaded = self._load(self.ref(tenant_id, schema, table))
+        current = loaded.current_snapshot()
+        current_id = current.snapshot_id if current is not None else None
+        if before_job is not None:
+            return care.plan_rollback(loaded, care.before_job(loaded, *before_job)), current_id
+        assert snapshot_id is not None
+        return care.plan_rollback(loaded, snapshot_id), current_id
+
+    def rollback(
+        self,
+        tenant_id: UUID,
+        schema: str | None,
+        table: str,
+        target_id: int | None,
+        expected_current: int | None,
+    ) -> None:
+        """Make `target_id` current again in one catalog commit (the caller holds the table's lock)."""
+        care.rollback(self._load(self.ref(tenant_id, schema, table)), target_id, expected_current)
+
+    def read_at(
+        self,
+        tenant_id: UUID,
+        schema: str | None,
+        table: str,
+        *,
+        limit: int | None = None,
+        snapshot_id: int | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> tuple[pa.Table, int | None]:
+        """(rows of the asked snapshot, its id): by id, as of a time, or the current one."""
+        loaded = self._load(self.ref(tenant_id, schema, table))
+        snapshot = care.resolve_snapshot(loaded, snapshot_id, as_of)
+        return care.read_at(loaded, snapshot, limit), snapshot.snapshot_id if snapshot else None
+
+    def columns_at(
+        self,
+        tenant_id: UUID,
+        schema: str | None,
+        table: str,
+        *,
+        snapshot_id: int | None = None,
+        as_of: dt.datetime | None = None,
+    ) -> tuple[list[TableColumn], int | None]:
+        loaded = self._load(self.ref(tenant_id, schema, table))
+        snapshot = care.resolve_snapshot(loaded, snapshot_id, as_of)
+        columns = [TableColumn(n, t, nullable) for n, t, nullable in care.schema_at(loaded, snapshot)]
+        return columns, snapshot.snapshot_id if snapshot else None
+
+    def health(self, tenant_id: UUID, schema: str | None, table: str, small_below: int) -> FileHealth:
+        return care.file_health(self._load(self.ref(tenant_id, schema, table)), small_below)
+
+    def maintain(
+        self, tenant_id: UUID, schema: str | None, table: str, policy: MaintenancePolicy
+    ) -> MaintenanceResult:
+        """Compact, expire, remove orphans (see `ingest.iceberg.maintenance`); the caller holds the lock."""
+        return maintain(self._load(self.ref(tenant_id, schema, table)), policy)
 
     def drop_table(self, tenant_id: UUID, schema: str | None, table: str) -> None:
         ref = self.ref(tenant_id, schema, table)

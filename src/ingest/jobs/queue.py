@@ -27,7 +27,13 @@ def on_abandoned(task_name: str) -> Callable[[AbandonHook], AbandonHook]:
     return register
 
 
-TASK_MODULES = ["ingest.jobs.builtin", "ingest.syncs.jobs", "ingest.connections.jobs", "ingest.files.jobs"]
+TASK_MODULES = [
+    "ingest.jobs.builtin",
+    "ingest.syncs.jobs",
+    "ingest.connections.jobs",
+    "ingest.files.jobs",
+    "ingest.tables.jobs",
+]
 
 
 def create_job_app(conninfo: str) -> procrastinate.App:

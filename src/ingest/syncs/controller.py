@@ -28,6 +28,7 @@ def to_response(sync: Sync, connection_name: str) -> SyncResponse:
         trigger=sync.trigger,
         error_message=sync.error_message,
         created_at=sync.created_at,
+        rolled_back_at=sync.rolled_back_at,
     )
 
 

@@ -18,6 +18,7 @@ class SyncResponse(CamelStruct):
     trigger: str
     error_message: str | None = None
     created_at: datetime | None = None
+    rolled_back_at: datetime | None = None  # a table rollback undid (part of) what this sync wrote
 
 
 class SyncPage(CamelStruct):

@@ -489,6 +489,7 @@ class SyncRunner:
                 connection.last_sync_at = sync.completed_at
                 if outcome is not None and outcome.state is not None:
                     connection.state = outcome.state  # only now: the data it covers is committed
+                    sync.state_after = outcome.state  # what a rollback of a later sync rewinds to
             elif status == SyncStatus.FAILED:
                 connection.status = ConnectionStatus.ERROR
         log.info("syncs.ended", sync_id=str(self.sync_id), status=status, tenant=str(self.tenant_id))

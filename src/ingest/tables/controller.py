@@ -1,23 +1,43 @@
-"""Tables API: `/api/v1/tables` (the tenant's Iceberg tables, their snapshots and first rows)."""
+"""Tables API: `/api/v1/tables` (the tenant's Iceberg tables: history, time travel, undo, maintenance)."""
 
 import datetime as dt
-import uuid
 from typing import Annotated, Any
 
-from litestar import Controller, get
-from litestar.di import NamedDependency
+from litestar import Controller, get, post
 from litestar.params import QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
-from ingest.auth import requires_read
-from ingest.iceberg import TableInfo
-from ingest.jobs.runtime import Runtime
-from ingest.tables.schemas import SnapshotSchema, TableColumnSchema, TableDetail, TableRows, TableSummary
-from ingest.tables.service import MAX_ROWS, TableService, job_of, last_updated
-from ingest.tenancy import TENANT_DEPENDENCY
+from ingest.auth import requires_manage, requires_read
+from ingest.db.models import TableOperation
+from ingest.iceberg import SnapshotEntry, TableInfo
+from ingest.tables.schemas import (
+    PartitionFieldSchema,
+    RollbackRequest,
+    RollbackResponse,
+    SnapshotSchema,
+    TableColumnSchema,
+    TableDetail,
+    TableHealth,
+    TableOperationSchema,
+    TableRows,
+    TableSummary,
+    UndoneLoadSchema,
+)
+from ingest.tables.service import MAX_ROWS, TableService, last_updated, split_job
+from ingest.tenancy import tenant_dependencies
 
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
+SnapshotIdParam = Annotated[
+    str | None,
+    QueryParameter(name="snapshotId", required=False, description="Read this snapshot (time travel)"),
+]
+AsOfParam = Annotated[
+    str | None,
+    QueryParameter(
+        name="asOf",
+        required=False,
+        description="Read the snapshot current at this ISO 8601 time (time travel)",
+    ),
+]
 
 
 def to_summary(info: TableInfo) -> TableSummary:
@@ -29,53 +49,89 @@ def to_summary(info: TableInfo) -> TableSummary:
     )
 
 
-def to_detail(info: TableInfo) -> TableDetail:
-    snapshots = []
-    for s in info.snapshots:
-        job_id, import_id, sync_id = job_of(s.summary)
-        snapshots.append(
-            SnapshotSchema(
-                snapshot_id=str(s.snapshot_id),
-                committed_at=dt.datetime.fromtimestamp(s.timestamp_ms / 1000, tz=dt.UTC),
-                operation=s.operation,
-                job_id=job_id,
-                import_id=import_id,
-                sync_id=sync_id,
-                added_records=_int(s.summary.get("added-records")),
-                total_records=_int(s.summary.get("total-records")),
-            )
-        )
-    return TableDetail(
-        namespace=info.ref.schema,
-        name=info.ref.name,
-        row_count=info.row_count,
-        last_updated=last_updated(info),
-        columns=[TableColumnSchema(c.name, c.type, c.nullable) for c in info.columns],
-        snapshots=snapshots,
+def to_snapshot(s: SnapshotEntry) -> SnapshotSchema:
+    job_id, import_id, sync_id = split_job(s.job_id)
+    return SnapshotSchema(
+        snapshot_id=str(s.snapshot_id),
+        committed_at=dt.datetime.fromtimestamp(s.timestamp_ms / 1000, tz=dt.UTC),
+        operation=s.operation,
+        job_id=job_id,
+        import_id=import_id,
+        sync_id=sync_id,
+        added_records=s.added_records,
+        total_records=s.total_records,
+        deleted_records=s.deleted_records,
+        parent_snapshot_id=str(s.parent_id) if s.parent_id is not None else None,
+        current=s.current,
+        in_history=s.in_history,
+        maintenance=s.maintenance,
     )
 
 
-async def provide_table_service(tenant_id: NamedDependency[uuid.UUID], runtime: Runtime) -> TableService:
-    return TableService(tenant_id, runtime)
+def to_operation(op: TableOperation) -> TableOperationSchema:
+    return TableOperationSchema(
+        id=str(op.id),
+        namespace=op.namespace,
+        name=op.table_name,
+        kind=op.kind,
+        trigger=op.trigger,
+        status=op.status,
+        created_at=op.created_at,
+        started_at=op.started_at,
+        completed_at=op.completed_at,
+        details=op.details,
+        message=op.message,
+    )
 
 
 class TableController(Controller):
     path = "/api/v1/tables"
     tags = ["tables"]
-    guards = [requires_read]
-    dependencies = {**TENANT_DEPENDENCY, "service": provide_table_service}
+    dependencies = tenant_dependencies(TableService)
 
-    @get("/", operation_id="list_tables", summary="List tables")
+    @get("/", operation_id="list_tables", summary="List tables", guards=[requires_read])
     async def list_tables(self, service: TableService) -> list[TableSummary]:
         """The tenant's Iceberg tables with their row counts and last commit time."""
         return [to_summary(info) for info in await service.list_all()]
 
-    @get("/{namespace:str}/{table:str}", operation_id="get_table", summary="Get a table")
-    async def get_table(self, namespace: str, table: str, service: TableService) -> TableDetail:
-        """A table's columns and snapshot history, each snapshot with the import or sync that made it."""
-        return to_detail(await service.describe(namespace, table))
+    @get(
+        "/{namespace:str}/{table:str}",
+        operation_id="get_table",
+        summary="Get a table",
+        guards=[requires_read],
+    )
+    async def get_table(
+        self,
+        namespace: str,
+        table: str,
+        service: TableService,
+        snapshot_id: SnapshotIdParam = None,
+        as_of: AsOfParam = None,
+    ) -> TableDetail:
+        """A table's columns (as of a snapshot or time, if asked), partition spec and snapshot history."""
+        info = await service.describe(namespace, table)
+        history = await service.history(namespace, table)
+        columns, read_id = await service.columns(namespace, table, snapshot_id, as_of)
+        current = next((s.snapshot_id for s in history if s.current), None)
+        spec = await service.partition_spec(namespace, table)
+        return TableDetail(
+            namespace=info.ref.schema,
+            name=info.ref.name,
+            row_count=info.row_count,
+            last_updated=last_updated(info),
+            columns=[TableColumnSchema(c.name, c.type, c.nullable) for c in columns],
+            snapshots=[to_snapshot(s) for s in history],
+            current_snapshot_id=str(current) if current is not None else None,
+            read_snapshot_id=str(read_id) if read_id is not None else None,
+            partition_spec=[PartitionFieldSchema(column=c, transform=t) for c, t in spec],
+        )
 
-    @get("/{namespace:str}/{table:str}/rows", operation_id="get_table_rows", summary="First rows of a table")
+    @get(
+        "/{namespace:str}/{table:str}/rows",
+        operation_id="get_table_rows",
+        summary="First rows of a table",
+        guards=[requires_read],
+    )
     async def get_table_rows(
         self,
         namespace: str,
@@ -84,10 +140,106 @@ class TableController(Controller):
         limit: Annotated[
             int, QueryParameter(name="limit", ge=1, le=MAX_ROWS, description="Rows (1-1000)")
         ] = 100,
+        snapshot_id: SnapshotIdParam = None,
+        as_of: AsOfParam = None,
     ) -> TableRows:
-        """The first rows of the table's current snapshot, as JSON."""
-        result = await service.rows(namespace, table, limit)
-        return TableRows(namespace=namespace, name=table, columns=result.columns, rows=result.rows)
+        """The first rows of the table's current snapshot, or of an earlier one (`snapshotId` or `asOf`)."""
+        result = await service.rows(namespace, table, limit, snapshot_id, as_of)
+        return TableRows(
+            namespace=namespace,
+            name=table,
+            columns=result.columns,
+            rows=result.rows,
+            snapshot_id=str(result.snapshot_id) if result.snapshot_id is not None else None,
+        )
+
+    @post(
+        "/{namespace:str}/{table:str}/rollback",
+        operation_id="rollback_table",
+        summary="Undo loads (rollback)",
+        guards=[requires_manage],
+        status_code=HTTP_200_OK,
+    )
+    async def rollback_table(
+        self, namespace: str, table: str, data: RollbackRequest, service: TableService
+    ) -> RollbackResponse:
+        """Undo loads: an earlier snapshot becomes current in one commit; 409 if later loads depend on it."""
+        result = await service.rollback(
+            namespace,
+            table,
+            snapshot_id=data.snapshot_id,
+            to_before_import=data.to_before_import,
+            to_before_sync=data.to_before_sync,
+            force=data.force,
+        )
+        undone = []
+        for load in result.plan.undone:
+            _, import_id, sync_id = split_job(load.job_id)
+            undone.append(
+                UndoneLoadSchema(
+                    job_id=load.job_id,
+                    import_id=import_id,
+                    sync_id=sync_id,
+                    snapshot_ids=[str(i) for i in load.snapshot_ids],
+                )
+            )
+        return RollbackResponse(
+            namespace=namespace,
+            name=table,
+            operation_id=str(result.operation.id),
+            previous_snapshot_id=str(result.previous_snapshot_id) if result.previous_snapshot_id else None,
+            current_snapshot_id=str(result.current_snapshot_id) if result.current_snapshot_id else None,
+            undone=undone,
+            row_count=result.row_count,
+            connection_states_rewound=[str(c) for c in result.states_rewound],
+        )
+
+    @post(
+        "/{namespace:str}/{table:str}/maintenance",
+        operation_id="maintain_table",
+        summary="Run maintenance now",
+        guards=[requires_manage],
+        status_code=HTTP_202_ACCEPTED,
+    )
+    async def maintain_table(self, namespace: str, table: str, service: TableService) -> TableOperationSchema:
+        """Queue compaction, snapshot expiry and orphan removal now; 409 when a run is already queued."""
+        return to_operation(await service.request_maintenance(namespace, table))
+
+    @get(
+        "/{namespace:str}/{table:str}/operations",
+        operation_id="list_table_operations",
+        summary="Rollbacks and maintenance runs",
+        guards=[requires_read],
+    )
+    async def list_table_operations(
+        self, namespace: str, table: str, service: TableService
+    ) -> list[TableOperationSchema]:
+        """The table's last 50 rollbacks and maintenance runs, newest first, with what each did."""
+        return [to_operation(op) for op in await service.operations(namespace, table)]
+
+    @get(
+        "/{namespace:str}/{table:str}/health",
+        operation_id="get_table_health",
+        summary="Table file health",
+        guards=[requires_read],
+    )
+    async def get_table_health(self, namespace: str, table: str, service: TableService) -> TableHealth:
+        """Data files, average file size, snapshots, and the last maintenance run and what it did."""
+        health, last = await service.health(namespace, table)
+        return TableHealth(
+            namespace=namespace,
+            name=table,
+            data_files=health.data_files,
+            data_bytes=health.data_bytes,
+            average_file_bytes=health.data_bytes // health.data_files if health.data_files else 0,
+            small_files=health.small_files,
+            delete_files=health.delete_files,
+            records=health.records,
+            snapshots=health.snapshots,
+            partitions=health.partitions,
+            maintenance_enabled=service.settings.maintenance_enabled,
+            last_maintenance=to_operation(last) if last is not None else None,
+        )
 
 
 def route_handlers() -> list[Any]:
