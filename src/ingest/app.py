@@ -16,8 +16,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.spec import Components
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -32,6 +32,7 @@ from ingest.db.session import create_engine, libpq_url, resolve_database_url, se
 from ingest.jobs.queue import create_job_app
 from ingest.jobs.runtime import Runtime, set_runtime
 from ingest.jobs.worker import run_worker
+from ingest.openapi import SECURITY_SCHEMES, document_routes
 from ingest.tenancy import TENANT_DEPENDENCY
 
 log = get_logger("ingest.app")
@@ -152,8 +153,15 @@ async def health() -> HealthResponse:
     return HealthResponse(status="UP")
 
 
-@get("/ready", operation_id="ready", summary="Readiness", tags=["health"], exclude_from_auth=True)
-async def ready(state: State) -> Response[HealthResponse | ErrorResponse]:
+@get(
+    "/ready",
+    operation_id="ready",
+    summary="Readiness",
+    tags=["health"],
+    exclude_from_auth=True,
+    responses={503: ResponseSpec(HealthResponse, description="The database is not reachable: DOWN")},
+)
+async def ready(state: State) -> Response[HealthResponse]:
     """The database is reachable."""
     try:
         async with state.session_maker() as session:
@@ -254,7 +262,7 @@ def create_app(
         if engine is not None:
             await engine.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=route_handlers(),
         lifespan=[lifespan],
         dependencies={"db_session": Provide(provide_db_session), "runtime": Provide(provide_runtime)},
@@ -274,14 +282,11 @@ def create_app(
             "imports "
             "into Apache Iceberg.",
             path="/schema",
-            components=Components(
-                security_schemes={
-                    "BearerToken": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
-                }
-            ),
-            security=[{"BearerToken": []}],
+            components=Components(security_schemes=dict(SECURITY_SCHEMES)),
         ),
         request_max_body_size=10 * 1024 * 1024,
         debug=False,
         logging_config=None,  # ours (structlog through stdlib) is set up by configure_logging
     )
+    document_routes(app)
+    return app

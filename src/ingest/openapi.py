@@ -1,10 +1,142 @@
-"""Render the app's OpenAPI document as stable YAML (committed as `openapi.yaml`)."""
+"""The OpenAPI document: each route's error statuses and security, derived once at app creation.
 
+`document_routes(app)` walks every route and adds, with the `ErrorResponse` schema:
+400 (always: malformed requests, and the checks of `ingest.screening`), 401 (unless public),
+403 (guards or a tenant), 404 (path parameters), 413 and 415 (a request body). Statuses that depend
+on what the handler does (409, 502-504, ...) are declared on the handler: `responses=errors(409, *UPSTREAM)`.
+`render_openapi()` writes the document as stable YAML (committed as `openapi.yaml`).
+"""
+
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import SecurityRequirement, SecurityScheme
+from litestar.routes import HTTPRoute
+from litestar.types import Empty
 
+from ingest.core.schemas import ErrorResponse
 from ingest.core.settings import Settings
+from ingest.tenancy import TENANT_HEADER
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+BEARER_SCHEME = "BearerToken"
+TENANT_SCHEME = "TenantId"
+
+SECURITY_SCHEMES: dict[str, SecurityScheme] = {
+    BEARER_SCHEME: SecurityScheme(
+        type="http",
+        scheme="bearer",
+        bearer_format="JWT",
+        description="A JWT whose `tenants` claim lists the tenants and `permissions` claim the permissions",
+    ),
+    TENANT_SCHEME: SecurityScheme(
+        type="apiKey",
+        name=TENANT_HEADER,
+        security_scheme_in="header",
+        description="The tenant (a UUID) the call acts for; it must be one of the token's tenants",
+    ),
+}
+
+UPSTREAM = (502, 503, 504)
+"""What a route that calls a connector or Airbyte may answer: failed, unavailable, timed out."""
+
+ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "Invalid request",
+    401: "Missing, malformed, expired or unverifiable bearer token",
+    403: "The token lacks the permission, or does not grant the tenant in X-Tenant-Id",
+    404: "No such object for this tenant (another tenant's object answers the same)",
+    409: "The object's current state does not allow this",
+    413: "The request body is too large",
+    415: "The request body's content type (or file format) is not supported",
+    502: "A connector or an upstream system failed",
+    503: "An upstream system is unavailable",
+    504: "An upstream system did not answer in time",
+}
+
+
+def error_spec(status: int, description: str | None = None) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=ErrorResponse,
+        description=description or ERROR_DESCRIPTIONS.get(status, "Error"),
+        generate_examples=False,
+    )
+
+
+def errors(*statuses: int, notes: Mapping[int, str] | None = None) -> dict[int, ResponseSpec]:
+    """A handler's own error statuses (`responses=errors(409, *UPSTREAM)`); `notes` words a description."""
+    notes = notes or {}
+    return {status: error_spec(status, notes.get(status)) for status in statuses}
+
+
+def body_media_type(handler: HTTPRouteHandler) -> str | None:
+    """The media type a handler reads its body as: `opt["body_media_type"]`, JSON for a `data` parameter."""
+    declared = handler.opt.get("body_media_type")
+    if isinstance(declared, str):
+        return declared
+    if "data" in handler.parsed_fn_signature.parameters:
+        return "application/json"
+    return None
+
+
+def is_public(handler: HTTPRouteHandler) -> bool:
+    return bool(handler.opt.get("exclude_from_auth"))
+
+
+def is_tenant_scoped(handler: HTTPRouteHandler) -> bool:
+    return "tenant_id" in handler.resolve_dependencies()
+
+
+def security_for(handler: HTTPRouteHandler) -> list[SecurityRequirement]:
+    """The schemes a call needs: none (public), the bearer token, and the tenant header when scoped."""
+    if is_public(handler):
+        return []
+    if is_tenant_scoped(handler):
+        return [{BEARER_SCHEME: [], TENANT_SCHEME: []}]
+    return [{BEARER_SCHEME: []}]
+
+
+def automatic_errors(route: HTTPRoute, handler: HTTPRouteHandler) -> dict[int, ResponseSpec]:
+    """The statuses every route of this shape can answer, whatever its handler does."""
+    reasons = ["a repeated identity header or a NUL byte"]
+    tenant = is_tenant_scoped(handler)
+    body = body_media_type(handler)
+    if tenant:
+        reasons.append(f"{TENANT_HEADER} missing or not a UUID")
+    if route.path_parameters or len(handler.parsed_fn_signature.parameters) > 0:
+        reasons.append("an invalid path or query parameter")
+    if body:
+        reasons.append("a body that is malformed, nested too deeply or fails validation")
+    found: dict[int, ResponseSpec] = {400: error_spec(400, "Invalid request: " + ", ".join(reasons))}
+    if not is_public(handler):
+        found[401] = error_spec(401)
+    if not is_public(handler) and (tenant or handler.resolve_guards()):
+        found[403] = error_spec(403)
+    if route.path_parameters:
+        found[404] = error_spec(404)
+    if body:
+        found[413] = error_spec(413)
+        found[415] = error_spec(415, f"The request body must be {body}")
+    return found
+
+
+def document_routes(app: "Litestar") -> None:
+    """Give every route its error responses and security (called once by `create_app`)."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if not handler.resolve_include_in_schema():
+                continue
+            declared: dict[int, ResponseSpec] = dict(handler.responses or {})
+            handler.responses = {**automatic_errors(route, handler), **declared}
+            handler.security = security_for(handler)
+            handler._resolved_security = Empty  # recomputed from `security` on the next read
 
 
 def render_openapi() -> str:
@@ -12,5 +144,5 @@ def render_openapi() -> str:
 
     settings = Settings.from_env(environ={}, jwt_secret="openapi-render-only", data_dir=Path("/nonexistent"))
     app = create_app(settings, configure_logs=False)
-    schema = app.openapi_schema.to_schema()
+    schema: dict[str, Any] = app.openapi_schema.to_schema()
     return yaml.safe_dump(schema, sort_keys=True, allow_unicode=True, width=120)

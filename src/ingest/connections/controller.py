@@ -10,6 +10,7 @@ from ingest.auth import requires_manage, requires_read
 from ingest.connections.schemas import ConnectionRequest, ConnectionResponse
 from ingest.connections.service import ConnectionService
 from ingest.db.models import Connection
+from ingest.openapi import UPSTREAM, errors
 from ingest.tenancy import tenant_dependencies
 
 
@@ -42,6 +43,7 @@ class ConnectionController(Controller):
         operation_id="create_connection",
         summary="Create a connection",
         guards=[requires_manage],
+        responses=errors(404, 409, *UPSTREAM, notes={404: "No such source for this tenant"}),
         status_code=HTTP_201_CREATED,
     )
     async def create_connection(
@@ -74,6 +76,7 @@ class ConnectionController(Controller):
         operation_id="update_connection",
         summary="Update a connection",
         guards=[requires_manage],
+        responses=errors(409, *UPSTREAM),
         status_code=HTTP_200_OK,
     )
     async def update_connection(
@@ -88,6 +91,7 @@ class ConnectionController(Controller):
         operation_id="delete_connection",
         summary="Delete a connection",
         guards=[requires_manage],
+        responses=errors(*UPSTREAM),
         status_code=HTTP_204_NO_CONTENT,
     )
     async def delete_connection(self, connection_id: uuid.UUID, service: ConnectionService) -> None:

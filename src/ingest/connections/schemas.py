@@ -1,5 +1,6 @@
 """Connections API wire structs."""
 
+import uuid
 from datetime import datetime
 from typing import Annotated
 
@@ -13,7 +14,7 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 class ConnectionRequest(CamelStruct, forbid_unknown_fields=True):
     """Create and update take the same body (PUT replaces every field)."""
 
-    source_id: str
+    source_id: uuid.UUID
     name: Name
     destination_type: str | None = None
     sync_schedule: str | None = None

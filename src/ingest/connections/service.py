@@ -79,9 +79,9 @@ class ConnectionService:
     async def list_all(self) -> list[tuple[Connection, str]]:
         return await self.repository.list_with_sources()
 
-    async def _source(self, source_id: str) -> Source:
+    async def _source(self, source_id: uuid.UUID | str) -> Source:
         try:
-            parsed = uuid.UUID(source_id)
+            parsed = source_id if isinstance(source_id, uuid.UUID) else uuid.UUID(source_id)
         except ValueError:
             raise InvalidRequestError("sourceId must be a UUID") from None
         return await self.sources.get(parsed)  # another tenant's source: 404 like a missing one

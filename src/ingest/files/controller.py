@@ -25,9 +25,11 @@ from ingest.files.schemas import (
 )
 from ingest.files.service import FileService, formats, percentage
 from ingest.formats import DEFAULT_PREVIEW_ROWS, MAX_PREVIEW_ROWS
+from ingest.openapi import errors
 from ingest.tenancy import tenant_dependencies
 
 FILE_FIELD = "file"
+MULTIPART = "multipart/form-data"
 _CHUNK_BYTES = 1024**2  # coalesce the network's small chunks before they reach storage
 
 
@@ -213,6 +215,16 @@ class FileController(Controller):
         status_code=HTTP_201_CREATED,
         request_max_body_size=None,  # the service enforces INGEST_MAX_UPLOAD_BYTES while streaming
         operation_class=UploadOperation,
+        opt={"body_media_type": MULTIPART},
+        responses=errors(
+            413,
+            415,
+            notes={
+                413: "The file exceeds INGEST_MAX_UPLOAD_BYTES",
+                415: "The body is not multipart/form-data, or the file's format is unknown or does not match "
+                "its extension",
+            },
+        ),
     )
     async def upload_file(self, request: Request[Any, Any, Any], service: FileService) -> FileImportJob:
         """Upload a file (multipart field `file`) into the tenant's storage; its format is checked."""
@@ -239,6 +251,7 @@ class FileController(Controller):
         operation_id="delete_file",
         summary="Delete a file",
         guards=[requires_manage],
+        responses=errors(409, notes={409: "The file is being imported"}),
         status_code=HTTP_204_NO_CONTENT,
     )
     async def delete_file(self, file_id: uuid.UUID, service: FileService) -> None:
@@ -250,6 +263,7 @@ class FileController(Controller):
         operation_id="preview_file",
         summary="Preview a file",
         guards=[requires_read],
+        responses=errors(413, notes={413: "A top-level JSON array past INGEST_MAX_JSON_BYTES"}),
     )
     async def preview_file(
         self,
@@ -278,6 +292,9 @@ class FileController(Controller):
         operation_id="update_file_schema",
         summary="Set the target table and column mappings",
         guards=[requires_manage],
+        responses=errors(
+            409, notes={409: "The file is importing or imported: its schema can no longer change"}
+        ),
         status_code=HTTP_200_OK,
     )
     async def update_file_schema(
@@ -299,6 +316,7 @@ class FileController(Controller):
         operation_id="import_file",
         summary="Start the import",
         guards=[requires_manage],
+        responses=errors(409, notes={409: "No target table yet, or already imported or importing"}),
         status_code=HTTP_202_ACCEPTED,
     )
     async def import_file(self, file_id: uuid.UUID, service: FileService) -> ImportAccepted:

@@ -11,6 +11,7 @@ from ingest.auth import requires_manage, requires_read
 from ingest.db.models import Source
 from ingest.engines.base import DiscoveredStream
 from ingest.jobs.runtime import Runtime
+from ingest.openapi import UPSTREAM, errors
 from ingest.sources.schemas import (
     ColumnSchema,
     ConnectorSpecResponse,
@@ -71,6 +72,7 @@ class ConnectorTypeController(Controller):
         "/{connector_type:str}/spec",
         operation_id="get_connector_spec",
         summary="Connector configuration spec",
+        responses=errors(*UPSTREAM),
     )
     async def get_connector_spec(self, state: State, connector_type: str) -> ConnectorSpecResponse:
         """The JSON Schema a connector type's connectionConfig must follow (secrets carry airbyte_secret)."""
@@ -95,6 +97,7 @@ class SourceController(Controller):
         operation_id="create_source",
         summary="Create a source",
         guards=[requires_manage],
+        responses=errors(409, *UPSTREAM),
         status_code=HTTP_201_CREATED,
     )
     async def create_source(self, data: CreateSourceRequest, service: SourceService) -> SourceResponse:
@@ -119,6 +122,7 @@ class SourceController(Controller):
         operation_id="update_source",
         summary="Update a source",
         guards=[requires_manage],
+        responses=errors(409, *UPSTREAM),
         status_code=HTTP_200_OK,
     )
     async def update_source(
@@ -133,6 +137,7 @@ class SourceController(Controller):
         operation_id="delete_source",
         summary="Delete a source",
         guards=[requires_manage],
+        responses=errors(409, *UPSTREAM, notes={409: "Connections still use the source"}),
         status_code=HTTP_204_NO_CONTENT,
     )
     async def delete_source(self, source_id: uuid.UUID, service: SourceService) -> None:
@@ -144,6 +149,7 @@ class SourceController(Controller):
         operation_id="test_source",
         summary="Test the connection",
         guards=[requires_manage],
+        responses=errors(*UPSTREAM),
         status_code=HTTP_200_OK,
     )
     async def test_source(self, source_id: uuid.UUID, service: SourceService) -> SourceResponse:
@@ -155,6 +161,7 @@ class SourceController(Controller):
         operation_id="discover_source",
         summary="Discover the schema",
         guards=[requires_manage],
+        responses=errors(*UPSTREAM),
         status_code=HTTP_200_OK,
     )
     async def discover_source(self, source_id: uuid.UUID, service: SourceService) -> DiscoverResponse:

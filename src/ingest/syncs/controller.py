@@ -9,6 +9,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from ingest.auth import requires_manage, requires_read
 from ingest.db.models import Sync
+from ingest.openapi import errors
 from ingest.syncs.schemas import SyncPage, SyncResponse
 from ingest.syncs.service import SyncService, page_count
 from ingest.tenancy import tenant_dependencies
@@ -42,6 +43,7 @@ class SyncController(Controller):
         operation_id="trigger_sync",
         summary="Trigger a sync",
         guards=[requires_manage],
+        responses=errors(409, notes={409: "Another sync of the connection is pending or running"}),
         status_code=HTTP_202_ACCEPTED,
     )
     async def trigger_sync(self, connection_id: uuid.UUID, service: SyncService) -> SyncResponse:
@@ -54,6 +56,7 @@ class SyncController(Controller):
         operation_id="cancel_sync",
         summary="Cancel a sync",
         guards=[requires_manage],
+        responses=errors(409, notes={409: "The sync already ended"}),
         status_code=HTTP_204_NO_CONTENT,
     )
     async def cancel_sync(self, sync_id: uuid.UUID, service: SyncService) -> None:
@@ -65,17 +68,26 @@ class SyncController(Controller):
         """A sync's status and figures."""
         return to_response(*await service.get(sync_id))
 
-    @get("/", operation_id="list_syncs", summary="Sync history", guards=[requires_read])
+    @get(
+        "/",
+        operation_id="list_syncs",
+        summary="Sync history",
+        guards=[requires_read],
+        responses=errors(404, notes={404: "No such connection (connectionId) for this tenant"}),
+    )
     async def list_syncs(
         self,
         service: SyncService,
-        connection_id: Annotated[str | None, QueryParameter(name="connectionId", required=False)] = None,
+        connection_id: Annotated[
+            uuid.UUID | None,
+            QueryParameter(name="connectionId", required=False, description="Only this one's"),
+        ] = None,
         page: Annotated[int, QueryParameter(ge=0)] = 0,
         size: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
         sort: Annotated[str | None, QueryParameter(required=False, description="field,asc|desc")] = None,
     ) -> SyncPage:
         """Paged sync history, newest first by default; `sort=startedAt,desc`."""
-        rows, total = await service.page(connection_id, page, size, sort)
+        rows, total = await service.page(str(connection_id) if connection_id else None, page, size, sort)
         return SyncPage(
             content=[to_response(s, n) for s, n in rows],
             total_elements=total,
