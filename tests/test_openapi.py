@@ -51,7 +51,12 @@ def test_statuses_follow_from_each_route_shape():
     document = yaml.safe_load(render_openapi())
     schemes = document["components"]["securitySchemes"]
     assert schemes["BearerToken"]["scheme"] == "bearer"
-    assert schemes["TenantId"] == {**schemes["TenantId"], "type": "apiKey", "in": "header", "name": "X-Tenant-Id"}
+    assert schemes["TenantId"] == {
+        **schemes["TenantId"],
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Tenant-Id",
+    }
     for method, path, operation in _operations(document):
         responses = set(operation["responses"])
         if path in {"/health", "/ready"}:

@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from ingest.auth import requires_manage, requires_read
 from ingest.db.models import TableOperation
 from ingest.iceberg import SnapshotEntry, TableInfo
+from ingest.openapi import errors
 from ingest.tables.schemas import (
     PartitionFieldSchema,
     RollbackRequest,
@@ -158,6 +159,7 @@ class TableController(Controller):
         operation_id="rollback_table",
         summary="Undo loads (rollback)",
         guards=[requires_manage],
+        responses=errors(409, notes={409: "Later loads depend on the snapshot (force to undo them too)"}),
         status_code=HTTP_200_OK,
     )
     async def rollback_table(
@@ -199,6 +201,7 @@ class TableController(Controller):
         operation_id="maintain_table",
         summary="Run maintenance now",
         guards=[requires_manage],
+        responses=errors(409, notes={409: "A maintenance run is already queued"}),
         status_code=HTTP_202_ACCEPTED,
     )
     async def maintain_table(self, namespace: str, table: str, service: TableService) -> TableOperationSchema:
