@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar, MediaType, Request, Response, get
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.enums import ScopeType
@@ -195,6 +196,7 @@ async def get_me(request: Request[Principal, Any, Any], tenant_id: NamedDependen
 
 def route_handlers() -> list[Any]:
     """Every controller of the API (the domains register here)."""
+    from ingest import console
     from ingest.connections import controller as connections
     from ingest.files import controller as files
     from ingest.sources import controller as sources
@@ -210,7 +212,21 @@ def route_handlers() -> list[Any]:
         *syncs.route_handlers(),
         *files.route_handlers(),
         *tables.route_handlers(),
+        *console.route_handlers(),
     ]
+
+
+def cors_config(settings: Settings) -> CORSConfig | None:
+    """CORS for a console (or another SPA) served from another origin: only the configured origins."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Tenant-Id"],
+        allow_credentials=False,  # bearer tokens, never cookies
+        max_age=600,
+    )
 
 
 def create_app(
@@ -284,6 +300,7 @@ def create_app(
             path="/schema",
             components=Components(security_schemes=dict(SECURITY_SCHEMES)),
         ),
+        cors_config=cors_config(settings),
         request_max_body_size=10 * 1024 * 1024,
         debug=False,
         logging_config=None,  # ours (structlog through stdlib) is set up by configure_logging

@@ -1,4 +1,4 @@
-"""`ingest serve | worker | migrate | token | openapi | jobs probe` (domains add their own commands)."""
+"""`ingest serve | worker | migrate | token | console | openapi | ...` (domains add their own commands)."""
 
 import argparse
 import asyncio
@@ -81,6 +81,30 @@ def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
+    """Print a sign-in link to the console: a fresh token in the URL fragment, which browsers never send."""
+    from ingest.auth import PERMISSION_MANAGE, PERMISSION_READ, TokenVerifier
+
+    try:
+        tenants = [uuid.UUID(t) for t in args.tenant]
+    except ValueError:
+        print("error: --tenant must be a UUID", file=sys.stderr)
+        return 2
+    permissions = args.permission or [PERMISSION_READ, PERMISSION_MANAGE]
+    try:
+        token = TokenVerifier(settings).issue(tenants, permissions, args.ttl, subject=args.subject)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.url:
+        base = args.url.rstrip("/")
+    else:
+        host = settings.host if settings.host not in {"0.0.0.0", "::", ""} else "localhost"
+        base = f"http://{host}:{settings.port}"
+    print(f"{base}/console/#token={token}")
     return 0
 
 
@@ -345,6 +369,14 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
     token.add_argument("--subject", default="cli")
     token.set_defaults(func=cmd_token)
+
+    console = sub.add_parser("console", help="print a sign-in link to the admin console (local use)")
+    console.add_argument("--tenant", action="append", required=True, help="tenant UUID (repeatable)")
+    console.add_argument("--permission", action="append", help="permission (repeatable; default read+manage)")
+    console.add_argument("--ttl", type=int, default=3600, help="token lifetime in seconds (default 3600)")
+    console.add_argument("--subject", default="console")
+    console.add_argument("--url", help="the service's base URL (default http://localhost:$INGEST_PORT)")
+    console.set_defaults(func=cmd_console)
 
     openapi = sub.add_parser("openapi", help="write the OpenAPI document as YAML")
     openapi.add_argument("--output", "-o", default="-")

@@ -85,6 +85,10 @@ class Settings:
     maintenance_target_file_bytes: int = 128 * 1024**2
     maintenance_lock_wait_seconds: float = 600.0  # how long a run waits for a load on the table to end
 
+    # console and browsers
+    console_dir: Path | None = None  # the built console (default: console/dist of this checkout)
+    cors_origins: list[str] = field(default_factory=list)  # origins of an SPA hosted elsewhere
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> "Settings":
         """Read `INGEST_<FIELD>` for every field; unset variables keep their defaults."""
