@@ -20,11 +20,28 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## create .venv and install the pinned dependencies
 
-run: $(STAMP) ## set up, migrate and start the API + a worker on :8113 (embedded PostgreSQL, embedded engine)
+# The admin console (console/): npm ci when the lock changed, vite build when a source changed.
+CONSOLE_SOURCES := $(shell find console/src -type f 2>/dev/null) console/index.html console/vite.config.ts \
+	console/tsconfig.json console/package.json
+CONSOLE_DEPS := console/node_modules/.installed
+
+$(CONSOLE_DEPS): console/package.json console/package-lock.json console/.npmrc
+	cd console && npm ci --no-audit --no-fund
+	touch $@
+
+console/dist/index.html: $(CONSOLE_DEPS) $(CONSOLE_SOURCES)
+	cd console && npm run build
+
+console: console/dist/index.html ## build the admin console (npm ci + vite build) when it is missing or stale
+
+chromium: ## install Debian's Chromium for the browser tests when it is missing (CI runs as root)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+run: $(STAMP) console ## set up, migrate and start the API + a worker on :8113 (embedded PostgreSQL, embedded engine)
 	$(BIN)/ingest migrate
 	$(BIN)/ingest serve
 
-test: $(STAMP) ## run the whole test suite (connector installs are cached in .ingest/test-connectors)
+test: $(STAMP) console chromium ## run the whole test suite (connector installs are cached in .ingest/test-connectors)
 	INGEST_TEST_CONNECTORS_DIR=$${INGEST_TEST_CONNECTORS_DIR:-$(CURDIR)/.ingest/test-connectors} $(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(STAMP) ## ruff and mypy --strict
@@ -45,4 +62,4 @@ bench: $(STAMP) ## run the benchmarks (files and syncs); figures go to bench/out
 lock: ## recompile requirements.lock from pyproject.toml (no index URLs recorded)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --no-emit-index-url --quiet -o requirements.lock
 
-.PHONY: help install run test lint format openapi bench lock
+.PHONY: help install console chromium run test lint format openapi bench lock

@@ -12,6 +12,7 @@ import jwt
 import pytest
 from litestar.testing import AsyncTestClient
 
+from ingest.console import DEFAULT_DIST
 from tests.conftest import JWT_SECRET, assert_error_body, build_app, headers_for
 
 ASSET = "assets/index-Ab12Cd34.js"
@@ -163,3 +164,15 @@ def test_console_command_prints_a_link_with_a_token_in_the_fragment(tmp_path):
     assert set(claims["permissions"]) == {"data:ingestion:read", "data:ingestion:manage"}
     assert 0 < claims["exp"] - claims["iat"] <= 120
 
+
+def test_built_console_has_no_inline_script():
+    """The CSP forbids inline scripts: the real build (make console) must not need one."""
+    index = DEFAULT_DIST / "index.html"
+    if not index.is_file():
+        pytest.fail("console/dist is missing: run `make console` (make test does)")
+    html = index.read_text()
+    scripts = re.findall(r"<script\b([^>]*)>(.*?)</script>", html, flags=re.S)
+    assert scripts
+    for attributes, body in scripts:
+        assert 'src="/console/assets/' in attributes and not body.strip()
+    assert "style=" not in html and "<style" not in html
