@@ -17,6 +17,12 @@ import { ActionButton, ErrorBox, Loading, messageOf, Page, Status, useLoad, useP
 
 const CONFIGURABLE = new Set(["UPLOADED", "CONFIGURED", "FAILED"]);
 
+/** The override choices, plus the inferred or stored type when it is a form the list lacks (DECIMAL(p,s)). */
+function typeChoices(inferred: string, chosen: string | undefined): string[] {
+  const extra = [inferred, chosen].filter((t): t is string => !!t && !FILE_TYPES.includes(t));
+  return [...FILE_TYPES, ...new Set(extra)];
+}
+
 function tableNameFor(fileName: string): string {
   const base = fileName.replace(/\.[^.]+$/, "").toLowerCase().replace(/[^a-z0-9_]+/g, "_").replace(/^_+|_+$/g, "");
   const name = base || "imported";
@@ -315,7 +321,7 @@ export function FileDetailPage({ id }: { id: string }) {
                             value={types[c.name] ?? c.type}
                             onChange={(e) => setTypes({ ...types, [c.name]: (e.target as HTMLSelectElement).value })}
                           >
-                            {FILE_TYPES.map((t) => (
+                            {typeChoices(c.type, types[c.name]).map((t) => (
                               <option value={t}>
                                 {t}
                                 {t === c.type ? " (inferred)" : ""}
