@@ -10,7 +10,7 @@ from ingest.iceberg import Warehouse
 from ingest.tables.service import json_value
 from tests.conftest import assert_error_body, headers_for
 from tests.files.helpers import configure, start_import, uploaded, wait_for
-from tests.formats.samples import COLUMNS, FORMATS, frame, write_sample
+from tests.formats.samples import COLUMNS, FORMATS, stored_frame, write_sample
 
 RENAMES = {"name": "customer", "amount": "total_amount"}
 
@@ -63,7 +63,7 @@ async def test_each_format_imports_with_a_rename(live_client, warehouse, tmp_pat
     assert status["percentage"] == 100.0
     assert status["completedAt"]
 
-    expected = frame().rename(RENAMES)
+    expected = stored_frame(fmt).rename(RENAMES)
     got = warehouse.read_all(tenant, "raw_data", f"sales_{fmt}")
     assert got.to_dicts() == expected.to_dicts()
 

@@ -41,7 +41,7 @@ def write_csv(path: Path, rows: int) -> None:
     i = pl.col("i")
     pl.DataFrame({"i": pl.int_range(0, rows, eager=True)}).select(
         id=i,
-        amount=(i % 10_000) / 100,
+        amount=(i % 10_000) / 4,  # quarters print exactly; i / 100 prints float noise (0.35000000000000003)
         flag=i % 3 == 0,
         note=pl.format("row {} of a file big enough to kill its worker while it is importing", i),
     ).write_csv(path)

@@ -44,6 +44,18 @@ def frame() -> pl.DataFrame:
     return pl.DataFrame(ROWS, schema_overrides={"ts": pl.Datetime("us")})
 
 
+# csv text and spreadsheet cells with few decimals are exact decimals; binary doubles stay doubles
+EXACT_AMOUNT_FORMATS = frozenset({"csv", "xlsx", "xls"})
+
+
+def stored_frame(fmt: str) -> pl.DataFrame:
+    """`frame()` as an import of `fmt` stores it: `amount` DECIMAL(18,2) where the file's text is exact."""
+    df = frame()
+    if fmt in EXACT_AMOUNT_FORMATS:
+        df = df.with_columns(pl.col("amount").cast(pl.String).cast(pl.Decimal(18, 2)))
+    return df
+
+
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, dt.date) else v for k, v in row.items()}
 

@@ -16,7 +16,7 @@ from ingest.formats import (
     preview_file,
 )
 from ingest.formats.avro import avro_frames, count_avro_rows
-from tests.formats.samples import FORMATS, ROWS, write_sample
+from tests.formats.samples import EXACT_AMOUNT_FORMATS, FORMATS, ROWS, write_sample
 
 EXPECTED_TYPES = {
     "id": ColumnType.INTEGER,
@@ -47,11 +47,14 @@ def test_preview_of_each_format(tmp_path: Path, fmt: str) -> None:
     assert by_name["id"].nullable is False
     assert by_name["id"].sample_values == ["1", "2", "3"]
     assert by_name["day"].sample_values[0] == "2024-03-01"
+    exact = fmt in EXACT_AMOUNT_FORMATS
+    assert (by_name["amount"].precision, by_name["amount"].scale) == ((18, 2) if exact else (None, None))
+    assert by_name["amount"].sample_values[:2] == (["150.50", "299.25"] if exact else ["150.5", "299.25"])
     assert preview.rows == [
         {
             "id": 1,
             "name": "Alice",
-            "amount": 150.5,
+            "amount": "150.50" if exact else 150.5,
             "active": True,
             "day": "2024-03-01",
             "ts": "2024-03-01T10:30:00",
@@ -59,7 +62,7 @@ def test_preview_of_each_format(tmp_path: Path, fmt: str) -> None:
         {
             "id": 2,
             "name": None,
-            "amount": 299.25,
+            "amount": "299.25" if exact else 299.25,
             "active": False,
             "day": "2024-03-02",
             "ts": "2024-03-02T11:00:00",

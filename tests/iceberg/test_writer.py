@@ -16,7 +16,7 @@ from ingest.iceberg import (
     tenant_namespace,
     tenant_of,
 )
-from tests.formats.samples import FORMATS, frame, write_sample
+from tests.formats.samples import EXACT_AMOUNT_FORMATS, FORMATS, stored_frame, write_sample
 
 
 def data_files(warehouse: Warehouse) -> list[Path]:
@@ -48,12 +48,13 @@ def test_import_each_format_with_a_rename(
     assert result.table_created
     assert progress[-1] == 3
     got = warehouse.read_all(tenant, "raw_data", "sales")
-    expected = frame().rename({"name": "customer", "amount": "total_amount"})
+    expected = stored_frame(fmt).rename({"name": "customer", "amount": "total_amount"})
     assert got.to_dicts() == expected.to_dicts()
     info = warehouse.describe(tenant, "raw_data", "sales")
     assert info.row_count == 3
     assert [c.name for c in info.columns] == ["id", "customer", "total_amount", "active", "day", "ts"]
-    assert [c.type for c in info.columns] == ["long", "string", "double", "boolean", "date", "timestamp"]
+    amount = "decimal(18, 2)" if fmt in EXACT_AMOUNT_FORMATS else "double"
+    assert [c.type for c in info.columns] == ["long", "string", amount, "boolean", "date", "timestamp"]
     assert info.snapshots[-1].summary[JOB_ID_PROPERTY] == "job-1"
 
 

@@ -71,14 +71,14 @@ class ImportStatus(CamelStruct):
     rolled_back_at: datetime | None = None  # a table rollback undid this import
 
 
-class PreviewColumnSchema(CamelStruct):
+class PreviewColumnSchema(CamelStruct, omit_defaults=True):
     """A file column; an exact DECIMAL has its precision (total digits) and scale (digits after the point)."""
 
     name: str
     type: str
     nullable: bool
     sample_values: list[str]
-    precision: int | None = None  # DECIMAL only; null: a binary double
+    precision: int | None = None  # exact DECIMAL only (absent: a binary double, or not DECIMAL)
     scale: int | None = None
 
 

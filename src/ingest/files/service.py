@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -19,9 +20,10 @@ from typing import Any
 import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ingest.core import decimals
 from ingest.core.errors import AppError, ConflictError, InvalidRequestError, NotFoundError
 from ingest.core.logging import get_logger
-from ingest.core.types import FILE_COLUMN_TYPES, ColumnType
+from ingest.core.types import FILE_COLUMN_TYPES, ColumnType, TypeSpec
 from ingest.db.models import FileImport
 from ingest.files.repository import FileRepository
 from ingest.formats import (
@@ -35,7 +37,7 @@ from ingest.formats import (
     preview_file,
 )
 from ingest.formats.excel import xlsx_declared_rows
-from ingest.formats.readers import type_label
+from ingest.formats.readers import type_label, type_spec
 from ingest.iceberg import DEFAULT_SCHEMA, Warehouse, WriteMode, WriteResult
 from ingest.jobs import queue
 from ingest.jobs.locks import hold_table, table_lock
@@ -64,7 +66,8 @@ IMPORTABLE = frozenset({FileStatus.CONFIGURED, FileStatus.FAILED})
 CONFIGURABLE = frozenset({FileStatus.UPLOADED, FileStatus.CONFIGURED, FileStatus.FAILED})
 
 
-# DECIMAL is what the preview calls floating-point columns, so an override to DECIMAL stores a double too.
+# DECIMAL without precision and scale is a double (a float column of a file); DECIMAL(p,s) goes through
+# core.decimals, never through these.
 _POLARS_TYPES: dict[ColumnType, pl.DataType] = {
     ColumnType.INTEGER: pl.Int64(),
     ColumnType.DECIMAL: pl.Float64(),
@@ -82,6 +85,8 @@ _ALLOWED: dict[str, set[ColumnType]] = {
     "DATE": {ColumnType.DATE, ColumnType.TIMESTAMP, ColumnType.STRING},
     "TIMESTAMP": {ColumnType.DATE, ColumnType.TIMESTAMP, ColumnType.STRING},
 }
+# plain DECIMAL in columnTypes takes its precision and scale from this many first values of the column
+DECIMAL_SAMPLE_ROWS = 1000
 _TRUE = ("true", "t", "yes", "y", "1")
 _FALSE = ("false", "f", "no", "n", "0")
 
@@ -131,19 +136,32 @@ def _from_text(column: pl.Expr, target: ColumnType, *, strict: bool) -> pl.Expr:
         return text.str.to_datetime(time_unit="us", strict=strict)
     if target is ColumnType.STRING:
         return column
+    if target is ColumnType.INTEGER:  # "12.0" too: a float column of a csv overridden to INTEGER
+        return _whole_number(text, pl.String(), strict=strict)
     return text.cast(_POLARS_TYPES[target], strict=strict)
 
 
-def _cast(name: str, source: pl.DataType, target: ColumnType, *, strict: bool) -> pl.Expr:
-    column = pl.col(name)
-    if source == pl.String:
-        return _from_text(column, target, strict=strict).alias(name)
-    if target is ColumnType.INTEGER and source.is_float():
-        # polars truncates 1.5 to 1: a non-integral value becomes NaN, which a strict cast refuses.
+def _whole_number(column: pl.Expr, source: pl.DataType, *, strict: bool) -> pl.Expr:
+    """Float, decimal or text -> Int64 only when the value has no fraction (polars truncates 1.5 to 1)."""
+    if source.is_float():
         whole = column.is_null() | (column == column.round(0))
-        fallback = None if not strict else float("nan")
-        return pl.when(whole).then(column).otherwise(fallback).cast(pl.Int64, strict=strict).alias(name)
-    return column.cast(_POLARS_TYPES[target], strict=strict).alias(name)
+        fallback = None if not strict else float("nan")  # NaN: a strict cast refuses it
+        return pl.when(whole).then(column).otherwise(fallback).cast(pl.Int64, strict=strict)
+    text = column if source == pl.String else column.cast(pl.String)
+    whole = text.str.contains(r"^[+-]?[0-9]+(?:\.0*)?$")
+    digits = text.str.replace(r"\.0*$", "")
+    return pl.when(whole).then(digits).otherwise(pl.lit("not an integer")).cast(pl.Int64, strict=strict)
+
+
+def _cast(name: str, source: pl.DataType, target: TypeSpec, *, strict: bool) -> pl.Expr:
+    column = pl.col(name)
+    if target.precision is not None and target.scale is not None:
+        return decimals.to_decimal(column, source, target.precision, target.scale, strict=strict).alias(name)
+    if source == pl.String:
+        return _from_text(column, target.type, strict=strict).alias(name)
+    if target.type is ColumnType.INTEGER and (source.is_float() or source.is_decimal()):
+        return _whole_number(column, source, strict=strict).alias(name)
+    return column.cast(_POLARS_TYPES[target.type], strict=strict).alias(name)
 
 
 def apply_types(lf: pl.LazyFrame, types: dict[str, str] | None) -> pl.LazyFrame:
@@ -153,7 +171,7 @@ def apply_types(lf: pl.LazyFrame, types: dict[str, str] | None) -> pl.LazyFrame:
     schema = lf.collect_schema()
     return lf.with_columns(
         [
-            _cast(name, schema[name], ColumnType(kind), strict=True)
+            _cast(name, schema[name], TypeSpec.parse(kind), strict=True)
             for name, kind in types.items()
             if name in schema
         ]
@@ -162,18 +180,19 @@ def apply_types(lf: pl.LazyFrame, types: dict[str, str] | None) -> pl.LazyFrame:
 
 def find_bad_value(source: SourceFile, types: dict[str, str]) -> str | None:
     """The first row whose value does not convert to its requested type, named by row, column and value."""
-    lf = source.scan()
+    lf = source.scan(raw=types.keys())
     schema = lf.collect_schema()
-    checks: list[tuple[str, str, pl.Expr]] = []
+    checks: list[tuple[str, TypeSpec, pl.Expr]] = []
     for name, kind in types.items():
         if name not in schema:
             continue
-        converted = _cast(name, schema[name], ColumnType(kind), strict=False)
+        spec = TypeSpec.parse(kind)
+        converted = _cast(name, schema[name], spec, strict=False)
         original = pl.col(name)
         present = original.is_not_null()
         if schema[name] == pl.String:
             present = present & original.str.strip_chars().str.len_chars().gt(0)
-        checks.append((name, kind, (converted.is_null() & present).alias(f"__bad_{len(checks)}")))
+        checks.append((name, spec, (converted.is_null() & present).alias(f"__bad_{len(checks)}")))
     if not checks:
         return None
     flagged = lf.with_row_index(_ROW_INDEX, offset=1).with_columns([c for _, _, c in checks])
@@ -181,11 +200,16 @@ def find_bad_value(source: SourceFile, types: dict[str, str]) -> str | None:
     if bad.height == 0:
         return None
     row = bad.row(0, named=True)
-    for i, (name, kind, _) in enumerate(checks):
+    for i, (name, spec, _) in enumerate(checks):
         if row[f"__bad_{i}"]:
-            shown = repr(row[name])
+            value = row[name]
+            shown = repr(str(value) if isinstance(value, Decimal) else value)
             shown = shown if len(shown) <= 80 else shown[:77] + "..."
-            return f"Row {row[_ROW_INDEX]}, column '{name}': value {shown} is not a valid {kind}"
+            if spec.precision is not None and spec.scale is not None:
+                why = decimals.why_not_decimal(value, spec.precision, spec.scale)
+                hint = decimals.OVERRIDE_HINT if "digits" in why else ""
+                return f"Row {row[_ROW_INDEX]}, column '{name}': value {shown} {why}{hint}"
+            return f"Row {row[_ROW_INDEX]}, column '{name}': value {shown} is not a valid {spec}"
     return None
 
 
@@ -234,12 +258,19 @@ def check_schema_request(
     for name, kind in (types or {}).items():
         if name not in columns:
             raise InvalidRequestError(f"columnTypes names a column the file does not have: '{name[:80]}'")
-        if kind not in {t.value for t in FILE_COLUMN_TYPES}:
+        try:
+            spec = TypeSpec.parse(kind)
+        except ValueError as e:
             allowed = ", ".join(t for t in ColumnType if t in FILE_COLUMN_TYPES)
-            raise InvalidRequestError(f"columnTypes['{name[:80]}'] must be one of {allowed}")
-        if ColumnType(kind) not in _ALLOWED.get(columns[name], FILE_COLUMN_TYPES):
             raise InvalidRequestError(
-                f"Column '{name[:80]}' is {columns[name]} and cannot be converted to {kind}"
+                f"columnTypes['{name[:80]}'] must be one of {allowed} or DECIMAL(precision,scale): {e}"
+            ) from None
+        if spec.type not in FILE_COLUMN_TYPES:
+            allowed = ", ".join(t for t in ColumnType if t in FILE_COLUMN_TYPES)
+            raise InvalidRequestError(f"columnTypes['{name[:80]}'] must be one of {allowed} or DECIMAL(p,s)")
+        if spec.type not in _ALLOWED.get(columns[name], FILE_COLUMN_TYPES):
+            raise InvalidRequestError(
+                f"Column '{name[:80]}' is {columns[name]} and cannot be converted to {spec.type}"
             )
     if mode is not None and mode not in (WriteMode.APPEND, WriteMode.OVERWRITE):
         raise InvalidRequestError("mode must be 'append' or 'overwrite'")
@@ -340,9 +371,12 @@ class FileService:
             raise FileNotImportableError(f"File {file_id} is {file.status}: its schema can no longer change")
         self.warehouse.ref(self.tenant_id, target_schema, target_table_name)  # 400 on invalid identifiers
         async with self.storage.local_copy(_key(file)) as path:
-            schema = await asyncio.to_thread(_file_schema, self._source(path, file))
-        columns = {name: type_label(dtype) for name, dtype in schema.items()}
-        check_schema_request(columns, column_mappings, column_types, mode)
+            source = self._source(path, file)
+            schema = await asyncio.to_thread(_file_schema, source)
+            columns = {name: type_label(dtype) for name, dtype in schema.items()}
+            check_schema_request(columns, column_mappings, column_types, mode)
+            if column_types:
+                column_types = await asyncio.to_thread(resolve_types, source, schema, column_types)
         file.target_table_name = target_table_name
         file.target_schema = target_schema or DEFAULT_SCHEMA
         file.column_mappings = {s: t for s, t in (column_mappings or {}).items()} or None
@@ -401,6 +435,34 @@ def _file_schema(source: SourceFile) -> pl.Schema:
         raise
     except Exception as e:
         raise InvalidRequestError(source.explain(e)) from None
+
+
+def resolve_types(source: SourceFile, schema: pl.Schema, types: dict[str, str]) -> dict[str, str]:
+    """The overrides as stored: names normalized, plain DECIMAL given the precision and scale of the data.
+
+    Plain DECIMAL keeps an exact decimal column's own (p,s), and otherwise infers them from the first
+    DECIMAL_SAMPLE_ROWS values as the file readers do (400 when those are not all plain decimal numbers).
+    """
+    specs = {name: TypeSpec.parse(kind) for name, kind in types.items()}
+    plain = [n for n, spec in specs.items() if spec.type is ColumnType.DECIMAL and spec.precision is None]
+    if plain:
+        sample = source.head(DECIMAL_SAMPLE_ROWS).select(plain)
+        for name in plain:
+            dtype = schema[name]
+            if isinstance(dtype, pl.Decimal):
+                specs[name] = type_spec(dtype)
+                continue
+            values = sample.get_column(name)
+            found = (
+                decimals.infer_from_floats(values) if dtype.is_float() else decimals.infer_from_text(values)
+            )
+            if found is None:
+                raise InvalidRequestError(
+                    f"columnTypes['{name[:80]}'] is DECIMAL but the column's first values are not all plain"
+                    " decimal numbers (or need more than 38 digits): give DECIMAL(precision,scale)"
+                )
+            specs[name] = found
+    return {name: str(spec) for name, spec in specs.items()}
 
 
 def _check_upload(path: Path, name: str) -> FileFormat:
@@ -468,7 +530,7 @@ async def run_import(
             types = file.column_types
 
             def scan() -> pl.LazyFrame:
-                return apply_types(source.scan(), types)
+                return apply_types(source.scan(raw=(types or {}).keys()), types)
 
             assert file.target_table_name is not None
             # the table's lock: maintenance or a rollback of this table never runs during the write

@@ -2,18 +2,25 @@
 
 import re
 import zipfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import fastexcel
 import polars as pl
 
+from ingest.core import decimals
 from ingest.core.errors import InvalidRequestError
+from ingest.core.types import TypeSpec
 from ingest.formats.detect import FileFormat
 
 # An xlsx is a ZIP of XML: its declared uncompressed sizes tell a zip bomb before anything is inflated.
 MAX_XLSX_UNCOMPRESSED_BYTES = 2 * 1024**3
 MAX_XLSX_RATIO = 200
+# numeric columns are typed from their first values, as fastexcel types the sheet
+SAMPLE_ROWS = 1000
+# a numeric column is an exact DECIMAL when its values have at most this many digits after the point
+MAX_SPREADSHEET_SCALE = 8
 _RATIO_MIN_BYTES = 16 * 1024**2  # small members compress extremely well and are harmless
 
 
@@ -50,11 +57,17 @@ def _sheet(path: Path, fmt: FileFormat, n_rows: int | None) -> Any:
     return reader.load_sheet(0, n_rows=n_rows, schema_sample_rows=1000, dtype_coercion="coerce")
 
 
-def read_excel(path: Path, fmt: FileFormat, n_rows: int | None = None) -> pl.DataFrame:
-    """The first sheet, the first row as the header; `n_rows` limits the data rows read."""
+def read_excel(
+    path: Path, fmt: FileFormat, n_rows: int | None = None, keep: Collection[str] = ()
+) -> pl.DataFrame:
+    """The first sheet, the first row as the header; `n_rows` limits the data rows read.
+
+    Numeric and date columns are narrowed to integers, exact decimals and dates; columns in `keep` do not
+    become exact decimals (a type override converts them from the floats).
+    """
     try:
         sheet = _sheet(path, fmt, n_rows)
-        return _narrow(pl.DataFrame(sheet.to_arrow()))
+        return _narrow(pl.DataFrame(sheet.to_arrow()), keep)
     except InvalidRequestError:
         raise
     except Exception as e:
@@ -63,7 +76,7 @@ def read_excel(path: Path, fmt: FileFormat, n_rows: int | None = None) -> pl.Dat
         raise InvalidRequestError(f"The {fmt.value} file cannot be read: {e}") from None
 
 
-def _narrow(df: pl.DataFrame) -> pl.DataFrame:
+def _narrow(df: pl.DataFrame, keep: Collection[str] = ()) -> pl.DataFrame:
     """Excel stores numbers as floats and dates as timestamps: narrow the columns that allow it."""
     casts: dict[str, pl.Expr] = {}
     for name, dtype in df.schema.items():
@@ -73,9 +86,43 @@ def _narrow(df: pl.DataFrame) -> pl.DataFrame:
         if dtype.is_float() and column.is_finite().all() and (column == column.round(0)).all():
             if column.abs().max() < 2**53:  # type: ignore[operator]
                 casts[name] = pl.col(name).cast(pl.Int64)
+        elif dtype.is_float() and name not in keep:
+            spec = spreadsheet_decimal(df.get_column(name).head(SAMPLE_ROWS))
+            if spec is not None:
+                casts[name] = _exact(df, name, spec)
         elif isinstance(dtype, pl.Datetime) and (column.dt.truncate("1d") == column).all():
             casts[name] = pl.col(name).cast(pl.Date)
     return df.with_columns(**casts) if casts else df
+
+
+def spreadsheet_decimal(values: pl.Series) -> TypeSpec | None:
+    """DECIMAL(p,s) for a numeric sheet column whose values read as short decimals, else None (a double).
+
+    A cell holds a binary double. Its shortest decimal text (the digits that read back as the same
+    double) is the cell's own text for anything typed or written with up to 15 significant digits, and
+    is what the import stores. The column is an exact decimal when every sampled value's text has at
+    most MAX_SPREADSHEET_SCALE digits after the point; computed values such as 1/3 or 0.1+0.2
+    (0.30000000000000004) have more and keep the column a double.
+    """
+    spec = decimals.infer_from_floats(values)
+    if spec is None or spec.scale is None or spec.scale > MAX_SPREADSHEET_SCALE:
+        return None
+    return spec
+
+
+def _exact(df: pl.DataFrame, name: str, spec: TypeSpec) -> pl.Expr:
+    """The whole column as DECIMAL(p,s); a value past the sample that does not fit fails the read."""
+    dtype = decimals.polars_dtype(spec)
+    precision, scale = dtype.precision or 38, dtype.scale or 0
+    converted = decimals.to_decimal(pl.col(name), pl.Float64(), precision, scale, strict=False)
+    misfits = df.select(pl.col(name).is_not_null() & converted.is_null()).to_series()
+    if misfits.any():
+        row = int(misfits.arg_true()[0])
+        value = str(df.get_column(name)[row])
+        why = decimals.why_not_decimal(value, precision, scale)
+        hint = decimals.OVERRIDE_HINT if "digits" in why else ""
+        raise InvalidRequestError(f"Row {row + 1}, column '{name}': value '{value}' {why}{hint}")
+    return converted
 
 
 def count_excel_rows(path: Path, fmt: FileFormat) -> int:

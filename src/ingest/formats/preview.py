@@ -10,7 +10,7 @@ import polars as pl
 
 from ingest.core.errors import InvalidRequestError
 from ingest.core.types import ColumnType
-from ingest.formats.readers import SourceFile, type_label
+from ingest.formats.readers import SourceFile, type_spec
 
 DEFAULT_PREVIEW_ROWS = 20
 MAX_PREVIEW_ROWS = 1000
@@ -31,7 +31,7 @@ class PreviewColumn:
 @dataclass(frozen=True)
 class FilePreview:
     columns: list[PreviewColumn]
-    rows: list[dict[str, Any]]  # JSON-ready values: int, float, bool, str or None
+    rows: list[dict[str, Any]]  # JSON-ready values: int, float, bool, str (exact decimals too) or None
     total_rows: int
     inferred_types: dict[str, ColumnType] = field(default_factory=dict)
 
@@ -59,11 +59,14 @@ def _column(series: pl.Series) -> PreviewColumn:
             values.append(text)
         if len(values) == SAMPLE_VALUES:
             break
+    spec = type_spec(series.dtype)
     return PreviewColumn(
         name=series.name,
-        type=ColumnType(type_label(series.dtype)),
+        type=spec.type,
         nullable=series.null_count() > 0 or series.len() == 0,
         sample_values=values,
+        precision=spec.precision,
+        scale=spec.scale,
     )
 
 
@@ -83,7 +86,7 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     if isinstance(value, decimal.Decimal):
-        return float(value)
+        return str(value)  # exact: a float would round (12345678901234.57 has 16 digits)
     if isinstance(value, dt.date | dt.datetime | dt.time):
         return value.isoformat()
     if isinstance(value, dict):

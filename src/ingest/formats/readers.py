@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +18,9 @@ from typing import Any
 import polars as pl
 import pyarrow.parquet as pq
 
+from ingest.core import decimals
 from ingest.core.errors import AppError, InvalidRequestError, PayloadTooLargeError
+from ingest.core.types import ColumnType, TypeSpec
 from ingest.formats.avro import avro_reader, count_avro_rows
 from ingest.formats.detect import FileFormat
 from ingest.formats.excel import count_excel_rows, read_excel
@@ -40,8 +43,12 @@ class SourceFile:
     # A JSON array is parsed whole (~7x its size in RAM): bigger ones must come as JSON Lines.
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
 
-    def scan(self) -> pl.LazyFrame:
-        """A fresh lazy frame over the whole file; errors surface when it is collected or sunk."""
+    def scan(self, raw: Collection[str] = ()) -> pl.LazyFrame:
+        """A fresh lazy frame over the whole file; errors surface when it is collected or sunk.
+
+        Numbers of columns named in `raw` come as the file has them, not as the exact decimals inferred
+        from the sample (text in a csv, floats in a workbook): a column type override converts them.
+        """
         fmt = self.format
         if fmt is FileFormat.CSV:
             # Types (dates and timestamps included) are inferred once from the sample and given to the
@@ -52,7 +59,14 @@ class SourceFile:
                 return pl.scan_csv(
                     self.path, infer_schema_length=INFER_SCHEMA_ROWS, try_parse_dates=True, encoding="utf8"
                 )
-            return pl.scan_csv(self.path, schema=schema, encoding="utf8")
+            # exact decimals are read as text and converted in the plan: polars' CSV decimal parser
+            # truncates extra digits silently
+            text_schema = {
+                n: pl.String() if isinstance(t, pl.Decimal) or (n in raw and t.is_float()) else t
+                for n, t in schema.items()
+            }
+            exact = pl.Schema({n: t for n, t in schema.items() if n not in raw})
+            return with_decimals(pl.scan_csv(self.path, schema=text_schema, encoding="utf8"), exact)
         if fmt is FileFormat.JSONL:
             lf = pl.scan_ndjson(self.path, infer_schema_length=INFER_SCHEMA_ROWS)
             return _with_temporal_casts(lf, self._jsonl_sample(lf.collect_schema()))
@@ -64,7 +78,7 @@ class SourceFile:
         if fmt is FileFormat.JSON:
             df = self._read_json()
             return _with_temporal_casts(df.lazy(), df.head(SAMPLE_ROWS))
-        return read_excel(self.path, fmt).lazy()
+        return read_excel(self.path, fmt, keep=raw).lazy()
 
     @cached_property
     def _csv_schema(self) -> pl.Schema | None:
@@ -78,6 +92,7 @@ class SourceFile:
         try:
             head = io.BytesIO(_csv_head(self.path, INFER_SCHEMA_ROWS))
             base = pl.read_csv(head, infer_schema_length=INFER_SCHEMA_ROWS, encoding="utf8").schema
+            base = _exact_decimals(head, base)
             head.seek(0)
             probe = pl.read_csv(
                 head, n_rows=DATE_PROBE_ROWS, infer_schema_length=DATE_PROBE_ROWS, try_parse_dates=True
@@ -94,7 +109,8 @@ class SourceFile:
         candidate = pl.Schema({name: temporal.get(name, dtype) for name, dtype in base.items()})
         try:
             head.seek(0)
-            pl.read_csv(head, schema=candidate, encoding="utf8")
+            text = {n: pl.String() if isinstance(t, pl.Decimal) else t for n, t in candidate.items()}
+            pl.read_csv(head, schema=text, encoding="utf8")
         except Exception:
             return base
         return candidate
@@ -178,6 +194,31 @@ class SourceFile:
             raise InvalidRequestError(self.explain(e)) from None
 
 
+def _exact_decimals(head: io.BytesIO, schema: pl.Schema) -> pl.Schema:
+    """Float columns of the sample whose text is all plain decimals become Decimal(p, s)."""
+    floats = [name for name, dtype in schema.items() if dtype.is_float()]
+    if not floats:
+        return schema
+    head.seek(0)
+    text = pl.read_csv(head, columns=floats, infer_schema=False, encoding="utf8")
+    found: dict[str, pl.DataType] = {}
+    for name in floats:
+        spec = decimals.infer_from_text(text.get_column(name))
+        if spec is not None:
+            found[name] = decimals.polars_dtype(spec)
+    return pl.Schema({name: found.get(name, dtype) for name, dtype in schema.items()}) if found else schema
+
+
+def with_decimals(lf: pl.LazyFrame, schema: pl.Schema) -> pl.LazyFrame:
+    """Text columns that `schema` says are Decimal(p, s), converted exactly (a misfit fails the query)."""
+    casts = {
+        name: decimals.text_to_decimal(pl.col(name), dtype.precision or 38, dtype.scale or 0, strict=True)
+        for name, dtype in schema.items()
+        if isinstance(dtype, pl.Decimal)
+    }
+    return lf.with_columns(**casts) if casts else lf
+
+
 def _with_temporal_casts(lf: pl.LazyFrame, sample: pl.DataFrame) -> pl.LazyFrame:
     """JSON has no date type: text columns whose sampled values are all ISO dates or timestamps become one."""
     casts: dict[str, pl.Expr] = {}
@@ -210,6 +251,8 @@ def _parses(values: pl.Series, target: pl.DataType, fmt: str | None) -> bool:
 def _csv_parse(column: pl.Expr, dtype: pl.DataType) -> pl.Expr | None:
     """How the CSV reader would have parsed a text column into `dtype` (nulls where it cannot)."""
     text = column.str.strip_chars()
+    if isinstance(dtype, pl.Decimal):
+        return decimals.text_to_decimal(text, dtype.precision or 38, dtype.scale or 0, strict=False)
     if dtype.is_integer() or dtype.is_float() or dtype.is_decimal():
         return text.cast(dtype, strict=False)
     if dtype == pl.Boolean:
@@ -268,7 +311,18 @@ def _csv_head(path: Path, rows: int) -> bytes:
 
 def _bad_value_message(row: int, column: str, value: Any, dtype: pl.DataType) -> str:
     shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    if isinstance(dtype, pl.Decimal):
+        why = decimals.why_not_decimal(value, dtype.precision or 38, dtype.scale or 0)
+        hint = decimals.OVERRIDE_HINT if "digits" in why else ""
+        return f"Row {row}, column '{column}': value {shown} {why}{hint}"
     return f"Row {row}, column '{column}': value {shown} is not a valid {type_label(dtype)}"
+
+
+def type_spec(dtype: pl.DataType) -> TypeSpec:
+    """The API's type of a polars type: an exact DECIMAL carries its precision and scale."""
+    if isinstance(dtype, pl.Decimal):
+        return TypeSpec(ColumnType.DECIMAL, dtype.precision or 38, dtype.scale or 0)
+    return TypeSpec(ColumnType(type_label(dtype)))
 
 
 def type_label(dtype: pl.DataType) -> str:

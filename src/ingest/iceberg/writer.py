@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from pyiceberg.io.pyarrow import PyArrowFileIO, schema_to_pyarrow
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Operation
 
+from ingest.core import decimals
 from ingest.core.errors import AppError, InvalidRequestError, UpstreamError
 from ingest.core.logging import get_logger
 
@@ -148,13 +150,23 @@ def _fit(lf: pl.LazyFrame, table: Table) -> tuple[pl.LazyFrame, dict[str, pl.Dat
     if problems:
         raise SchemaMismatchError("The input does not fit the existing table: " + "; ".join(problems))
     exprs = [
-        pl.col(name).cast(target, strict=True) if name in casts else pl.lit(None, dtype=target).alias(name)
+        _convert(name, incoming[name], target, strict=True)
+        if name in casts
+        else pl.lit(None, dtype=target).alias(name)
         for name, target in table_schema.items()
         if name in casts or name not in incoming
     ]
     new_columns = any(name not in table_schema for name in incoming.names())
     order = list(table_schema.names()) + [n for n in incoming.names() if n not in table_schema]
     return lf.with_columns(exprs).select(order), casts, new_columns
+
+
+def _convert(name: str, source: pl.DataType, target: pl.DataType, *, strict: bool) -> pl.Expr:
+    """`name` cast to the table's type; into a decimal column without rounding (polars' cast truncates)."""
+    if isinstance(target, pl.Decimal):
+        precision, scale = target.precision or 38, target.scale or 0
+        return decimals.to_decimal(pl.col(name), source, precision, scale, strict=strict).alias(name)
+    return pl.col(name).cast(target, strict=strict)
 
 
 def _with_progress(lf: pl.LazyFrame, progress: Progress | None) -> pl.LazyFrame:
@@ -234,8 +246,9 @@ def _find_bad_cast(
 ) -> str | None:
     """First row whose value does not convert: null after a lenient cast but not before."""
     lf = _normalize(_rename(source(), mappings)).with_row_index(_ROW_INDEX, offset=1)
+    incoming = lf.collect_schema()
     checks = {
-        name: pl.col(name).cast(target, strict=False).is_null() & pl.col(name).is_not_null()
+        name: _convert(name, incoming[name], target, strict=False).is_null() & pl.col(name).is_not_null()
         for name, target in casts.items()
     }
     bad = lf.filter(pl.any_horizontal(list(checks.values()))).head(1).collect()
@@ -244,8 +257,12 @@ def _find_bad_cast(
     row = bad.row(0, named=True)
     for name, check in checks.items():
         if bad.select(check).item():
-            value = repr(row[name])
+            value = repr(str(row[name]) if isinstance(row[name], Decimal) else row[name])
             value = value if len(value) <= 80 else value[:77] + "..."
+            target = casts[name]
+            if isinstance(target, pl.Decimal):
+                why = decimals.why_not_decimal(row[name], target.precision or 38, target.scale or 0)
+                return f"Row {row[_ROW_INDEX]}, column '{name}': value {value} {why} (the table's type)"
             return (
                 f"Row {row[_ROW_INDEX]}, column '{name}': value {value} cannot be converted"
                 f" to the table's type {_label(casts[name])}"
