@@ -17,8 +17,11 @@ def _java(id: str, title: str, definition: str, endpoint: tuple[str, ...]) -> Co
     return ConnectorType(id, title, None, None, definition, _AIRBYTE_ONLY, endpoint)
 
 
-# Versions are the latest on PyPI when pinned (2026-11); many API sources have since moved to
-# manifest-only connectors, so their PyPI builds no longer update.
+# Versions are the latest on PyPI that install when pinned (2026-11/12); many API sources have since
+# moved to manifest-only connectors, so their PyPI builds no longer update. Several file connectors'
+# newer releases pin `smart-open[...]==<their own version>`, a smart-open release that does not exist:
+# they cannot install, so the newest release without that mistake is pinned (tests/engines/test_pins.py
+# resolves every pin).
 _CONNECTORS: tuple[ConnectorType, ...] = (
     _java("postgres", "PostgreSQL", "Postgres", ("host", "port", "database")),
     _java("mysql", "MySQL", "MySQL", ("host", "port", "database")),
@@ -45,13 +48,20 @@ _CONNECTORS: tuple[ConnectorType, ...] = (
     ),
     _python("hubspot", "HubSpot", "airbyte-source-hubspot", "5.7.0", "HubSpot", ("start_date",)),
     _python("stripe", "Stripe", "airbyte-source-stripe", "5.14.1", "Stripe", ("account_id", "start_date")),
-    _python("s3", "Amazon S3", "airbyte-source-s3", "4.16.1", "S3", ("bucket", "endpoint", "region_name")),
+    _python(
+        "s3",
+        "Amazon S3",
+        "airbyte-source-s3",
+        "4.14.2",  # 4.14.3 to 4.16.1 (the newest) pin smart-open[s3]==<own version>: uninstallable
+        "S3",
+        ("bucket", "endpoint", "region_name"),
+    ),
     _python("gcs", "Google Cloud Storage", "airbyte-source-gcs", "0.10.39", "GCS", ("bucket",)),
     _python(
         "azure-blob-storage",
         "Azure Blob Storage",
         "airbyte-source-azure-blob-storage",
-        "0.8.40",
+        "0.6.12",  # 0.6.13 to 0.8.40 (the newest) pin smart-open[azure]==<own version>: uninstallable
         "Azure Blob Storage",
         (
             "azure_blob_storage_account_name",
