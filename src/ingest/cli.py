@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from ingest.core.settings import Settings
+from ingest.core.settings import Settings, SettingsError
 from ingest.jobs.runtime import open_runtime
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -394,9 +394,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_startup(settings: Settings) -> None:
+    """What a service process needs before it starts: sane settings and readable keys (SettingsError)."""
+    settings.check()  # before the imports below: a bad value is reported in a fraction of a second
+
+    from ingest.auth import TokenVerifier
+    from ingest.core.crypto import SecretBox
+
+    if settings.secret_key:
+        try:
+            SecretBox.from_setting(settings.secret_key)
+        except (ValueError, TypeError) as e:
+            # binascii.Error is a ValueError; the key material itself is never shown
+            if str(e).startswith("INGEST_SECRET_KEY"):
+                raise SettingsError(str(e)) from None
+            raise SettingsError("INGEST_SECRET_KEY is malformed: a key is not valid base64") from None
+    else:
+        try:
+            SecretBox.development(settings.data_dir)
+        except (OSError, ValueError) as e:
+            raise SettingsError(
+                f"INGEST_SECRET_KEY is unset and the development key in INGEST_DATA_DIR"
+                f" ({settings.data_dir}) cannot be read or created: {_reason(e)}"
+            ) from None
+    try:
+        TokenVerifier(settings)
+    except (OSError, ValueError) as e:
+        setting = "INGEST_JWT_SECRET" if not settings.jwt_jwks_url else "INGEST_JWT_JWKS_URL"
+        raise SettingsError(
+            f"{setting} is unset and the development signing key in INGEST_DATA_DIR"
+            f" ({settings.data_dir}) cannot be read or created: {_reason(e)}"
+            if isinstance(e, OSError)
+            else f"{setting}: {e}"
+        ) from None
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.strerror} ({error.filename})" if error.filename else error.strerror
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
+# commands that start a long-running service: they refuse to start on settings they cannot work with
+SERVICE_COMMANDS = {cmd_serve, cmd_worker}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+        if args.func in SERVICE_COMMANDS:
+            check_startup(settings)
+    except SettingsError as e:
+        # one line naming the setting, no traceback: the operator fixes the environment and starts again
+        print(f"ingest: cannot start: {e}", file=sys.stderr)
+        return 2
     result: int = args.func(args, settings)
     return result
 

@@ -1,17 +1,93 @@
-"""Settings: every `INGEST_*` environment variable, read once into one object that is passed down."""
+"""Settings: every `INGEST_*` environment variable, read once into one object that is passed down.
 
+`Settings.from_env` refuses a value of the wrong kind and `Settings.check` a combination the service
+cannot work with, both with a SettingsError whose one-line message names the variable (never its value
+when it could hold a password): `ingest serve` and `ingest worker` refuse to start on it.
+"""
+
+import json
+import logging
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 
-def _bool(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+class SettingsError(ValueError):
+    """A setting the service cannot work with; the message names the variable."""
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_HTTP = ("http", "https")
+_DATABASE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2")
+
+
+def env_name(name: str) -> str:
+    return f"INGEST_{name.upper()}"
+
+
+def _bool(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise SettingsError(
+        f"{env_name(name)} must be true or false (also 1/0, yes/no, on/off), not {value[:40]!r}"
+    )
 
 
 def _list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _number(kind: type[int] | type[float], raw: str, name: str, what: str) -> int | float:
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{env_name(name)} must be {what}, not {raw[:40]!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SettingsError(f"{env_name(name)} must be a finite number, not {raw[:40]!r}")
+    return value
+
+
+def _at_least(settings: "Settings", minimum: int, *names: str) -> None:
+    for name in names:
+        value = getattr(settings, name)
+        if value < minimum:
+            raise SettingsError(f"{env_name(name)} must be at least {minimum}, not {value}")
+
+
+def _above_zero(settings: "Settings", *names: str) -> None:
+    for name in names:
+        value = getattr(settings, name)
+        if value <= 0:
+            raise SettingsError(f"{env_name(name)} must be more than 0, not {value}")
+
+
+def _one_of(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SettingsError(f"{env_name(name)} must be one of {', '.join(allowed)}, not {value[:40]!r}")
+
+
+def _url(name: str, value: str, schemes: tuple[str, ...], *, host: bool = True) -> None:
+    """A URL with one of `schemes` (and a host); messages never show the value: it may hold a password."""
+    example = f"{schemes[0]}://host/..."
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        raise SettingsError(f"{env_name(name)} is not a valid URL (expected {example})") from None
+    if parts.scheme.lower() not in schemes:
+        raise SettingsError(
+            f"{env_name(name)} must be a URL with scheme {' or '.join(schemes)} (expected {example})"
+        )
+    if host and not parts.hostname:
+        raise SettingsError(f"{env_name(name)} has no host (expected {example})")
+    if any(c.isspace() for c in value.strip()):
+        raise SettingsError(f"{env_name(name)} is not a valid URL: it contains white space")
 
 
 @dataclass(frozen=True)
@@ -100,11 +176,11 @@ class Settings:
                 continue
             kind = str(f.type)
             if f.type is bool or kind == "bool":
-                values[f.name] = _bool(raw)
+                values[f.name] = _bool(raw, f.name)
             elif f.type is int or kind == "int":
-                values[f.name] = int(raw)
+                values[f.name] = _number(int, raw, f.name, "a whole number")
             elif f.type is float or kind == "float":
-                values[f.name] = float(raw)
+                values[f.name] = _number(float, raw, f.name, "a number")
             elif f.type is Path or "Path" in kind:
                 values[f.name] = Path(raw)
             elif "list" in kind:
@@ -117,6 +193,64 @@ class Settings:
         if settings.connectors_home is not None:
             object.__setattr__(settings, "connectors_home", Path(settings.connectors_home).resolve())
         return settings
+
+    def check(self) -> None:
+        """SettingsError naming the first setting a service could not work with (see the README)."""
+        _at_least(self, 1, "port", "worker_concurrency", "job_stall_seconds", "max_upload_bytes")
+        _at_least(self, 1, "max_json_bytes", "airbyte_retry_attempts")
+        _at_least(self, 0, "jwt_jwks_cache_seconds", "airbyte_retry_backoff_seconds")
+        _at_least(self, 0, "airbyte_retry_max_backoff_seconds", "connector_kill_grace_seconds")
+        _above_zero(self, "connector_timeout_seconds", "connector_read_timeout_seconds")
+        _above_zero(self, "airbyte_timeout_seconds", "airbyte_long_timeout_seconds", "airbyte_poll_seconds")
+        if self.port > 65535:
+            raise SettingsError(f"INGEST_PORT must be between 1 and 65535, not {self.port}")
+        if logging.getLevelName(self.log_level.upper()) not in range(0, 60):
+            raise SettingsError("INGEST_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        _one_of("log_format", self.log_format, ("json", "console"))
+        _one_of("engine", self.engine, ("embedded", "airbyte"))
+        _one_of("catalog_type", self.catalog_type, ("sql", "rest"))
+        if self.database_url:
+            _url("database_url", self.database_url, _DATABASE_SCHEMES, host=False)
+        for name in ("jwt_jwks_url", "airbyte_url", "s3_endpoint_url"):
+            value = getattr(self, name)
+            if value:
+                _url(name, value, _HTTP)
+        if self.connector_pip_index_url:
+            _url("connector_pip_index_url", self.connector_pip_index_url, (*_HTTP, "file"), host=False)
+        if self.storage_url and "://" in self.storage_url:
+            _url("storage_url", self.storage_url, ("s3", "file"), host=self.storage_url.startswith("s3:"))
+        if self.catalog_type == "rest":
+            if not self.catalog_uri:
+                raise SettingsError("INGEST_CATALOG_URI is required when INGEST_CATALOG_TYPE=rest")
+            _url("catalog_uri", self.catalog_uri, _HTTP)
+        elif self.catalog_uri:
+            _url("catalog_uri", self.catalog_uri, (*_DATABASE_SCHEMES, "postgresql+asyncpg"), host=False)
+        if {a.strip().lower() for a in self.jwt_algorithms} & {"none", ""}:
+            raise SettingsError("INGEST_JWT_ALGORITHMS must not allow 'none'")
+        if self.engine == "airbyte":
+            self._check_airbyte()
+
+    def _check_airbyte(self) -> None:
+        if not self.airbyte_url:
+            raise SettingsError("INGEST_AIRBYTE_URL is required when INGEST_ENGINE=airbyte")
+        if bool(self.airbyte_client_id) != bool(self.airbyte_client_secret):
+            raise SettingsError(
+                "INGEST_AIRBYTE_CLIENT_ID and INGEST_AIRBYTE_CLIENT_SECRET go together: set both or neither"
+            )
+        if not self.airbyte_destination_config:
+            raise SettingsError(
+                "INGEST_AIRBYTE_DESTINATION_CONFIG is required when INGEST_ENGINE=airbyte"
+                " (the JSON config of each tenant's S3 Data Lake destination)"
+            )
+        try:
+            config = json.loads(self.airbyte_destination_config)
+        except ValueError as e:
+            raise SettingsError(
+                f"INGEST_AIRBYTE_DESTINATION_CONFIG is not valid JSON (line {getattr(e, 'lineno', '?')},"
+                f" column {getattr(e, 'colno', '?')})"
+            ) from None
+        if not isinstance(config, dict) or not config:
+            raise SettingsError("INGEST_AIRBYTE_DESTINATION_CONFIG must be a non-empty JSON object")
 
     @property
     def warehouse_location(self) -> str:
