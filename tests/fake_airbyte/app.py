@@ -746,6 +746,13 @@ class FakeAirbyte:
             "cronExpression": validate_quartz(str(schedule.get("cronExpression", ""))),
         }
 
+    @staticmethod
+    def _status(value: Any) -> str:
+        # ConnectionStatusEnum of the public API (`locked` is set by Airbyte itself, never by a caller)
+        if value not in ("active", "inactive", "deprecated"):
+            raise problem(400, "bad-request", f"Invalid connection status: {value}")
+        return str(value)
+
     def _connection_view(self, item: dict[str, Any]) -> dict[str, Any]:
         view = self._public(item)
         schedule = dict(view["schedule"])
@@ -782,7 +789,7 @@ class FakeAirbyte:
             "sourceId": source["sourceId"],
             "destinationId": destination["destinationId"],
             "workspaceId": source["workspaceId"],
-            "status": body.get("status", "active"),
+            "status": self._status(body.get("status", "active")),
             "schedule": self._schedule(body.get("schedule")),
             "configurations": {"streams": self._stream_configs(source, body.get("configurations"))},
             "namespaceDefinition": namespace_definition,
@@ -805,6 +812,8 @@ class FakeAirbyte:
         updates: dict[str, Any] = {}
         if "schedule" in body:
             updates["schedule"] = self._schedule(body["schedule"])
+        if "status" in body:
+            updates["status"] = self._status(body["status"])
         if "configurations" in body:
             source = self._live(self.sources, item["sourceId"], "source")
             updates["configurations"] = {"streams": self._stream_configs(source, body["configurations"])}
@@ -813,7 +822,6 @@ class FakeAirbyte:
             "namespaceDefinition",
             "namespaceFormat",
             "prefix",
-            "status",
             "nonBreakingSchemaUpdatesBehavior",
         ):
             if key in body:

@@ -113,6 +113,7 @@ class RemoteConnection:
     sync_mode: SyncMode
     cron: str | None  # 5-field Unix cron, or None for manual
     namespace: str  # the tenant's Iceberg namespace, dotted
+    active: bool = True  # False: paused (the platform runs none of its scheduled syncs)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,10 @@ class PlatformEngine(Engine, Protocol):
     async def update_connection(self, external_id: str, connection: RemoteConnection) -> None: ...
 
     async def delete_connection(self, tenant_id: str, external_id: str) -> None: ...
+
+    async def set_connection_status(self, external_id: str, *, active: bool) -> None:
+        """Pause (`active=False`) or resume the platform's copy of a connection."""
+        ...
 
     async def start_sync(self, tenant_id: str, connection_external_id: str) -> RemoteJob:
         """Start a job; if one already runs for the connection, return that job instead (Airbyte's 409)."""

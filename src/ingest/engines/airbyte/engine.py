@@ -69,6 +69,7 @@ class RemoteObjects:
     source_ids: frozenset[str]
     connection_ids: frozenset[str]
     destination_ids: frozenset[str]
+    inactive_connection_ids: frozenset[str] = frozenset()  # status other than `active` (paused)
 
 
 def workspace_name(tenant_id: str) -> str:
@@ -444,7 +445,8 @@ class AirbyteEngine:
             "namespaceFormat": connection.namespace,
             "prefix": "",
             "nonBreakingSchemaUpdatesBehavior": "ignore",
-            "status": "active",
+            # a paused connection is `inactive`: Airbyte runs none of its scheduled syncs
+            "status": "active" if connection.active else "inactive",
         }
 
     async def create_connection(self, connection: RemoteConnection) -> str:
@@ -498,6 +500,15 @@ class AirbyteEngine:
             await self._api.request(
                 "DELETE", f"{PUBLIC}/connections/{external_id}", operation="delete the connection"
             )
+
+    async def set_connection_status(self, external_id: str, *, active: bool) -> None:
+        """Pause or resume: the connection's `status` is `active` (scheduled) or `inactive` (paused)."""
+        await self._api.request(
+            "PATCH",
+            f"{PUBLIC}/connections/{external_id}",
+            json_body={"status": "active" if active else "inactive"},
+            operation="pause the connection" if not active else "resume the connection",
+        )
 
     # -- jobs -----------------------------------------------------------------------------------------
 
@@ -602,6 +613,7 @@ class AirbyteEngine:
             frozenset(str(s["sourceId"]) for s in sources),
             frozenset(str(c["connectionId"]) for c in connections),
             frozenset(str(d["destinationId"]) for d in destinations),
+            frozenset(str(c["connectionId"]) for c in connections if c.get("status") != "active"),
         )
 
 
