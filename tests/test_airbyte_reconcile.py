@@ -86,3 +86,44 @@ def test_reconcile_is_a_cli_command():
 def test_reconcile_needs_the_airbyte_engine(settings, capsys):
     assert cmd_airbyte_reconcile(argparse.Namespace(repair=False, tenant=None), settings) == 2
     assert "INGEST_ENGINE" in capsys.readouterr().err
+
+
+async def test_reconcile_knows_a_paused_connection_is_inactive(
+    live_client, tenant, fake_airbyte, app_settings, database_url, capsys
+):
+    headers = headers_for(tenant)
+    source = await live_client.post("/api/v1/sources", json={**FAKER, "name": "s"}, headers=headers)
+    connection = await live_client.post(
+        "/api/v1/connections",
+        json={"sourceId": source.json()["id"], "name": "paused", "syncSchedule": "0 * * * *"},
+        headers=headers,
+    )
+    connection_id = connection.json()["id"]
+    assert (
+        await live_client.post(f"/api/v1/connections/{connection_id}/pause", headers=headers)
+    ).status_code == 200
+    remote_id = str(
+        await row(
+            database_url, "SELECT external_id FROM connections WHERE id = :id", id=uuid.UUID(connection_id)
+        )
+    )
+    [remote] = fake_airbyte.live("connections")
+    assert remote["status"] == "inactive"
+    code, out = await reconcile(app_settings, tenant, capsys, repair=False)
+    assert (code, "in sync" in out) == (0, True), out
+
+    async with airbyte_ui(app_settings) as ui:  # someone re-enables it in Airbyte's UI
+        await ui.set_connection_status(remote_id, active=True)
+    code, out = await reconcile(app_settings, tenant, capsys, repair=False)
+    assert code == 1
+    assert f"connection {connection_id} (paused) is active, should be inactive (paused)" in out
+    code, out = await reconcile(app_settings, tenant, capsys, repair=True)
+    assert code == 0 and f"set connection {connection_id} inactive" in out, out
+    assert fake_airbyte.live("connections")[0]["status"] == "inactive"
+
+    async with airbyte_ui(app_settings) as ui:  # deleted in Airbyte: re-created inactive
+        await ui.delete_connection(str(tenant), remote_id)
+    code, out = await reconcile(app_settings, tenant, capsys, repair=True)
+    assert code == 0, out
+    [recreated] = fake_airbyte.live("connections")
+    assert recreated["connectionId"] != remote_id and recreated["status"] == "inactive"

@@ -24,6 +24,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ingest import __version__
+from ingest.audit.service import track_inserts
+from ingest.audit_hook import REQUEST_ID_SCOPE_KEY, audit_request, request_id_from
 from ingest.auth import JWTAuthenticationMiddleware, Principal, TokenVerifier, requires_read
 from ingest.core.errors import AppError
 from ingest.core.logging import configure_logging, get_logger
@@ -90,7 +92,11 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
 
 
 def request_log_middleware(app: ASGIApp) -> ASGIApp:
-    """One structured line per request: method, path, status, duration, tenant."""
+    """One structured line per request: method, path, status, duration, tenant, request id.
+
+    The request id is the caller's `X-Request-Id` (a plain token) or a fresh one; it is answered in the
+    same header and recorded with the request's audit event.
+    """
     access = get_logger("ingest.http")
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -99,11 +105,18 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
             return
         started = time.perf_counter()
         status = 500
+        given = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                given = value.decode("latin-1")
+        request_id = request_id_from(given)
+        scope[REQUEST_ID_SCOPE_KEY] = request_id  # type: ignore[literal-required]
 
         async def capture(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
@@ -125,21 +138,29 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 tenant=tenant,
+                request_id=request_id,
             )
 
     return middleware
 
 
-async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
-    """One session per request: committed when the handler succeeds, rolled back when it raises."""
+async def provide_db_session(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncGenerator[AsyncSession, None]:
+    """One session per request: committed when the handler succeeds, rolled back when it raises.
+
+    A successful change is audited in the same transaction, just before the commit (`ingest.audit_hook`).
+    """
     maker: async_sessionmaker[AsyncSession] = state.session_maker
     async with maker() as session:
+        track_inserts(session)
         try:
             yield session
         except BaseException:
             await session.rollback()
             raise
         else:
+            await audit_request(request, session)
             await session.commit()
 
 
@@ -197,11 +218,13 @@ async def get_me(request: Request[Principal, Any, Any], tenant_id: NamedDependen
 def route_handlers() -> list[Any]:
     """Every controller of the API (the domains register here)."""
     from ingest import console
+    from ingest.audit import controller as audit
     from ingest.connections import controller as connections
     from ingest.files import controller as files
     from ingest.sources import controller as sources
     from ingest.syncs import controller as syncs
     from ingest.tables import controller as tables
+    from ingest.webhooks import controller as webhooks
 
     return [
         health,
@@ -213,6 +236,8 @@ def route_handlers() -> list[Any]:
         *files.route_handlers(),
         *tables.route_handlers(),
         *console.route_handlers(),
+        *audit.route_handlers(),
+        *webhooks.route_handlers(),
     ]
 
 

@@ -321,6 +321,11 @@ def cmd_airbyte_reconcile(args: argparse.Namespace, settings: Settings) -> int:
                     print(f"  orphan in Airbyte: source {external_id}")
                 for external_id in drift.orphan_connections:
                     print(f"  orphan in Airbyte: connection {external_id}")
+                for connection_id, name, active in drift.status_mismatches:
+                    want, has = ("active", "inactive") if active else ("inactive (paused)", "active")
+                    print(
+                        f"  status in Airbyte: connection {connection_id} ({name}) is {has}, should be {want}"
+                    )
                 for done in drift.repaired:
                     print(f"  repaired: {done}")
                 drifted += 0 if drift.clean or drift.repaired else 1

@@ -7,7 +7,7 @@ from litestar import Controller, delete, get, post, put
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from ingest.auth import requires_manage, requires_read
-from ingest.connections.schemas import ConnectionRequest, ConnectionResponse
+from ingest.connections.schemas import ConnectionRequest, ConnectionResponse, SourceConnectionsResponse
 from ingest.connections.service import ConnectionService
 from ingest.db.models import Connection
 from ingest.openapi import UPSTREAM, errors
@@ -30,6 +30,9 @@ def to_response(connection: Connection, source_name: str) -> ConnectionResponse:
         selected_streams=connection.selected_streams,
         namespace=connection.namespace,
         next_run_at=connection.next_run_at,
+        status_reason=connection.status_reason,
+        paused_at=connection.paused_at,
+        consecutive_failures=connection.consecutive_failures or 0,
     )
 
 
@@ -98,6 +101,81 @@ class ConnectionController(Controller):
         """Delete a connection; a running sync is cancelled first. The Iceberg tables stay."""
         await service.delete(connection_id)
 
+    @post(
+        "/{connection_id:uuid}/pause",
+        operation_id="pause_connection",
+        summary="Pause a connection",
+        guards=[requires_manage],
+        status_code=HTTP_200_OK,
+        responses=errors(*UPSTREAM),
+    )
+    async def pause_connection(
+        self, connection_id: uuid.UUID, service: ConnectionService
+    ) -> ConnectionResponse:
+        """Stop scheduled syncs (status PAUSED); a running sync finishes; manual triggers answer 409."""
+        connection = await service.pause(connection_id)
+        return to_response(connection, (await service.source_of(connection)).name)
+
+    @post(
+        "/{connection_id:uuid}/resume",
+        operation_id="resume_connection",
+        summary="Resume a connection",
+        guards=[requires_manage],
+        status_code=HTTP_200_OK,
+        responses=errors(*UPSTREAM),
+    )
+    async def resume_connection(
+        self, connection_id: uuid.UUID, service: ConnectionService
+    ) -> ConnectionResponse:
+        """Restart the schedule from now (missed runs are not replayed) and allow triggers again."""
+        connection = await service.resume(connection_id)
+        return to_response(connection, (await service.source_of(connection)).name)
+
+
+class SourceLifecycleController(Controller):
+    """`/api/v1/sources/{id}/pause|resume`: served here because they act on the source's connections."""
+
+    path = "/api/v1/sources"
+    tags = ["sources"]
+    dependencies = tenant_dependencies(ConnectionService)
+
+    @post(
+        "/{source_id:uuid}/pause",
+        operation_id="pause_source",
+        summary="Pause a source's connections",
+        guards=[requires_manage],
+        status_code=HTTP_200_OK,
+        responses=errors(*UPSTREAM),
+    )
+    async def pause_source(
+        self, source_id: uuid.UUID, service: ConnectionService
+    ) -> SourceConnectionsResponse:
+        """Pause every connection of the source."""
+        return await self._answer(source_id, await service.pause_source(source_id), service)
+
+    @post(
+        "/{source_id:uuid}/resume",
+        operation_id="resume_source",
+        summary="Resume a source's connections",
+        guards=[requires_manage],
+        status_code=HTTP_200_OK,
+        responses=errors(*UPSTREAM),
+    )
+    async def resume_source(
+        self, source_id: uuid.UUID, service: ConnectionService
+    ) -> SourceConnectionsResponse:
+        """Resume every paused connection of the source (schedules restart from now)."""
+        return await self._answer(source_id, await service.resume_source(source_id), service)
+
+    @staticmethod
+    async def _answer(
+        source_id: uuid.UUID, connections: list[Connection], service: ConnectionService
+    ) -> SourceConnectionsResponse:
+        name = (await service.sources.get(source_id)).name
+        return SourceConnectionsResponse(
+            source_id=str(source_id), connections=[to_response(c, name) for c in connections]
+        )
+
 
 def route_handlers() -> list[Any]:
-    return [ConnectionController]
+    return [ConnectionController, SourceLifecycleController]

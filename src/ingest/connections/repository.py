@@ -47,6 +47,30 @@ class ConnectionRepository:
         result: Sync | None = (await self.session.execute(query)).scalars().first()
         return result
 
+    async def of_source(self, source_id: uuid.UUID) -> list[Connection]:
+        query = (
+            select(Connection)
+            .where(Connection.tenant_id == self.tenant_id, Connection.source_id == source_id)
+            .order_by(Connection.created_at, Connection.id)
+            .with_for_update()
+        )
+        return list((await self.session.execute(query)).scalars())
+
+    async def last_ended_status(self, connection_id: uuid.UUID) -> str | None:
+        """The status of the connection's latest ended sync (SUCCEEDED, FAILED, CANCELLED) or None."""
+        query = (
+            select(Sync.status)
+            .where(
+                Sync.tenant_id == self.tenant_id,
+                Sync.connection_id == connection_id,
+                Sync.status.in_(("SUCCEEDED", "FAILED")),
+            )
+            .order_by(Sync.completed_at.desc().nulls_last(), Sync.created_at.desc())
+            .limit(1)
+        )
+        result: str | None = (await self.session.execute(query)).scalar_one_or_none()
+        return result
+
     async def add(self, connection: Connection) -> Connection:
         self.session.add(connection)
         await self.session.flush()
@@ -61,7 +85,11 @@ async def due_connections(session: AsyncSession, now: datetime, limit: int = 100
     """Scheduled connections whose next run is due, locked so that each is claimed by one scheduler only."""
     query = (
         select(Connection)
-        .where(Connection.sync_schedule.is_not(None), Connection.next_run_at <= now)
+        .where(
+            Connection.sync_schedule.is_not(None),
+            Connection.next_run_at <= now,
+            Connection.status != "PAUSED",  # paused: no scheduled run (its next_run_at is also cleared)
+        )
         .order_by(Connection.next_run_at)
         .limit(limit)
         .with_for_update(skip_locked=True)

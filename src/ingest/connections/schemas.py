@@ -38,3 +38,13 @@ class ConnectionResponse(CamelStruct):
     selected_streams: list[str] | None
     namespace: str | None
     next_run_at: datetime | None
+    status_reason: str | None = None  # why it is PAUSED (by a user, or auto-disabled after failures)
+    paused_at: datetime | None = None
+    consecutive_failures: int = 0
+
+
+class SourceConnectionsResponse(CamelStruct):
+    """A source-level pause or resume: every connection of the source, as it is now."""
+
+    source_id: str
+    connections: list[ConnectionResponse]

@@ -1,5 +1,6 @@
 """Connections: a source, its streams, a sync mode and a schedule, into the tenant's Iceberg tables."""
 
+import contextlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from ingest.engines.airbyte.client import RemoteNotFoundError
 from ingest.engines.base import DiscoveredStream, RemoteConnection, SyncMode
 from ingest.jobs.runtime import Runtime
 from ingest.sources.service import SourceService
+from ingest.webhooks.service import emit, iso
 
 log = get_logger("ingest.connections")
 
@@ -29,6 +31,7 @@ class ConnectionStatus:
     PENDING = "PENDING"
     ACTIVE = "ACTIVE"
     ERROR = "ERROR"
+    PAUSED = "PAUSED"  # no scheduled sync runs, a manual trigger answers 409
 
 
 def validate_cron(expression: str) -> str:
@@ -140,7 +143,10 @@ class ConnectionService:
         connection.destination_type = destination
         connection.sync_mode = mode.value
         if schedule != connection.sync_schedule:
-            connection.next_run_at = next_run(schedule, datetime.now(UTC)) if schedule else None
+            paused = connection.status == ConnectionStatus.PAUSED
+            connection.next_run_at = (
+                next_run(schedule, datetime.now(UTC)) if schedule and not paused else None
+            )
         connection.sync_schedule = schedule
         connection.selected_streams = (
             list(dict.fromkeys(data.selected_streams)) if data.selected_streams else None
@@ -162,6 +168,7 @@ class ConnectionService:
             sync_mode=SyncMode(connection.sync_mode),
             cron=connection.sync_schedule,
             namespace=tenant_namespace(self.tenant_id, connection.namespace)[0],
+            active=connection.status != ConnectionStatus.PAUSED,
         )
 
     async def create(self, data: Any) -> tuple[Connection, Source]:
@@ -204,6 +211,136 @@ class ConnectionService:
             await self.engine.delete_connection(str(self.tenant_id), connection.external_id)
         await self.repository.delete(connection)
         log.info("connections.deleted", connection_id=str(connection_id), tenant=str(self.tenant_id))
+
+    # -- lifecycle: pause, resume, auto-disable
+
+    async def pause(self, connection_id: uuid.UUID) -> Connection:
+        """Pause: no scheduled sync runs until resumed (a sync already running finishes). Idempotent."""
+        connection = await self.get(connection_id, for_update=True)
+        await self.pause_connection(connection, "Paused")
+        return connection
+
+    async def resume(self, connection_id: uuid.UUID) -> Connection:
+        """Resume: the schedule restarts from now (missed runs are not replayed). Idempotent."""
+        connection = await self.get(connection_id, for_update=True)
+        await self.resume_connection(connection)
+        return connection
+
+    async def pause_source(self, source_id: uuid.UUID) -> list[Connection]:
+        await self.sources.get(source_id)  # another tenant's source: 404
+        connections = await self.repository.of_source(source_id)
+        for connection in connections:
+            await self.pause_connection(connection, "Paused with its source")
+        return connections
+
+    async def resume_source(self, source_id: uuid.UUID) -> list[Connection]:
+        await self.sources.get(source_id)
+        connections = await self.repository.of_source(source_id)
+        for connection in connections:
+            await self.resume_connection(connection)
+        return connections
+
+    async def pause_connection(self, connection: Connection, reason: str, *, automatic: bool = False) -> bool:
+        """PAUSED with `reason`, the schedule cleared, Airbyte's copy set inactive; False if already paused.
+
+        With `automatic` (the auto-disable inside a sync's job) an Airbyte failure is logged and
+        left to drift repair (`ingest airbyte reconcile --repair` knows a paused connection is inactive).
+        """
+        if connection.status == ConnectionStatus.PAUSED:
+            return False
+        connection.status = ConnectionStatus.PAUSED
+        connection.status_reason = reason
+        connection.paused_at = datetime.now(UTC)
+        connection.next_run_at = None
+        connection.updated_at = datetime.now(UTC)
+        await self.repository.session.flush()
+        if self._remote and connection.external_id:
+            try:
+                await self.engine.set_connection_status(connection.external_id, active=False)
+            except RemoteNotFoundError:
+                pass  # the copy is gone: it is re-created (inactive) on next use or by drift repair
+            except Exception:
+                if not automatic:
+                    raise
+                log.warning("connections.remote_pause_failed", connection_id=str(connection.id))
+        await emit(
+            self.repository.session,
+            self.tenant_id,
+            "connection.paused",
+            {
+                "connectionId": str(connection.id),
+                "sourceId": str(connection.source_id),
+                "status": connection.status,
+                "automatic": automatic,
+                "consecutiveFailures": connection.consecutive_failures or 0,
+                "pausedAt": iso(connection.paused_at),
+            },
+        )
+        log.info(
+            "connections.paused", connection_id=str(connection.id), tenant=str(self.tenant_id), reason=reason
+        )
+        return True
+
+    async def resume_connection(self, connection: Connection) -> bool:
+        if connection.status != ConnectionStatus.PAUSED:
+            return False
+        last = await self.repository.last_ended_status(connection.id)
+        connection.status = {"SUCCEEDED": ConnectionStatus.ACTIVE, "FAILED": ConnectionStatus.ERROR}.get(
+            last or "", ConnectionStatus.PENDING
+        )
+        connection.status_reason = None
+        connection.paused_at = None
+        connection.consecutive_failures = 0
+        now = datetime.now(UTC)
+        connection.next_run_at = next_run(connection.sync_schedule, now) if connection.sync_schedule else None
+        connection.updated_at = now
+        await self.repository.session.flush()
+        if self._remote and connection.external_id:
+            with contextlib.suppress(RemoteNotFoundError):  # re-created (active) on next use
+                await self.engine.set_connection_status(connection.external_id, active=True)
+        log.info("connections.resumed", connection_id=str(connection.id), tenant=str(self.tenant_id))
+        return True
+
+    async def record_failure(self, connection: Connection, message: str | None) -> None:
+        """A sync of `connection` failed: count it; warn at INGEST_FAILURE_WARNING_AFTER, pause at
+        INGEST_DISABLE_AFTER_FAILURES consecutive failures (with the reason, audited as `system`)."""
+        from ingest.audit.service import SYSTEM_ACTOR, record_audit
+
+        settings = self.runtime.settings
+        connection.consecutive_failures = (connection.consecutive_failures or 0) + 1
+        failures = connection.consecutive_failures
+        if connection.status != ConnectionStatus.PAUSED:
+            connection.status = ConnectionStatus.ERROR
+        if settings.failure_warning_after and failures == settings.failure_warning_after:
+            log.warning("connections.failure_warning", connection_id=str(connection.id), failures=failures)
+            await emit(
+                self.repository.session,
+                self.tenant_id,
+                "connection.failure_warning",
+                {
+                    "connectionId": str(connection.id),
+                    "status": connection.status,
+                    "consecutiveFailures": failures,
+                    "disableAfterFailures": settings.disable_after_failures,
+                },
+            )
+        if settings.disable_after_failures and failures >= settings.disable_after_failures:
+            last = f"; last error: {message[:300]}" if message else ""
+            reason = f"Disabled after {failures} consecutive failed syncs{last}"
+            if await self.pause_connection(connection, reason, automatic=True):
+                await record_audit(
+                    self.repository.session,
+                    SYSTEM_ACTOR,
+                    self.tenant_id,
+                    "connection.disable",
+                    "connection",
+                    connection.id,
+                )
+
+    def record_success(self, connection: Connection) -> None:
+        connection.consecutive_failures = 0
+        if connection.status != ConnectionStatus.PAUSED:
+            connection.status = ConnectionStatus.ACTIVE
 
     # -- the platform copy (INGEST_ENGINE=airbyte); see SourceService for how drift is repaired
 
@@ -286,12 +423,18 @@ class Drift:
     missing_connections: list[tuple[uuid.UUID, str]] = field(default_factory=list)
     orphan_sources: list[str] = field(default_factory=list)
     orphan_connections: list[str] = field(default_factory=list)
+    # (id, name, should be active): a paused connection active in Airbyte, or the other way round
+    status_mismatches: list[tuple[uuid.UUID, str, bool]] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)  # what --repair did, in words
 
     @property
     def clean(self) -> bool:
         return not (
-            self.missing_sources or self.missing_connections or self.orphan_sources or self.orphan_connections
+            self.missing_sources
+            or self.missing_connections
+            or self.orphan_sources
+            or self.orphan_connections
+            or self.status_mismatches
         )
 
 
@@ -319,6 +462,12 @@ async def reconcile_tenant(runtime: Runtime, tenant_id: uuid.UUID, *, repair: bo
         ]
         drift.orphan_sources = sorted(remote.source_ids - {s.external_id for s in ours_sources})
         drift.orphan_connections = sorted(remote.connection_ids - {c.external_id for c in ours_connections})
+        drift.status_mismatches = [
+            (c.id, c.name, c.status != ConnectionStatus.PAUSED)
+            for c in ours_connections
+            if c.external_id in remote.connection_ids
+            and (c.status == ConnectionStatus.PAUSED) != (c.external_id in remote.inactive_connection_ids)
+        ]
         if not repair or drift.clean:
             return drift
 
@@ -341,5 +490,11 @@ async def reconcile_tenant(runtime: Runtime, tenant_id: uuid.UUID, *, repair: bo
                 streams = await connections.selected(source, connection.selected_streams)
                 await connections.create_remote(connection, source, streams)
                 drift.repaired.append(f"re-created connection {connection.id} as {connection.external_id}")
+        by_connection = {c.id: c for c in ours_connections}
+        for connection_id, _name, active in drift.status_mismatches:
+            remote_id = by_connection[connection_id].external_id
+            assert remote_id is not None
+            await engine.set_connection_status(remote_id, active=active)
+            drift.repaired.append(f"set connection {connection_id} {'active' if active else 'inactive'}")
         log.info("connections.reconciled", tenant=tenant, repairs=len(drift.repaired))
         return drift

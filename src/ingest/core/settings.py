@@ -149,8 +149,21 @@ class Settings:
     warehouse: str | None = None
     default_namespace_prefix: str = "tenant_"
 
-    # scheduling
+    # scheduling and lifecycle
     scheduler_enabled: bool = True
+    disable_after_failures: int = 30  # consecutive failed syncs that pause a connection (0: never)
+    failure_warning_after: int = (
+        20  # consecutive failed syncs that send connection.failure_warning (0: never)
+    )
+
+    # webhooks
+    webhook_allow_private: bool = False  # allow private, loopback and link-local targets (tests, development)
+    webhook_allow_http: bool = False  # allow http:// URLs (development); https only otherwise
+    webhook_timeout_seconds: float = 10.0  # one delivery attempt, connect to last byte
+    webhook_retry_base_seconds: float = 30.0  # first retry wait; doubles per attempt (jitter added)
+    webhook_retry_max_wait_seconds: float = 3600.0  # cap on one wait
+    webhook_retry_for_seconds: float = 86400.0  # a delivery is retried for about this long, then FAILED
+    webhook_disable_after_seconds: float = 3 * 86400.0  # a webhook failing this long is disabled
 
     # table maintenance (expire snapshots, remove unreferenced files, compact small files)
     maintenance_enabled: bool = True

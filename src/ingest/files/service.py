@@ -632,7 +632,25 @@ def _rows_hint(source: SourceFile, file_size: int) -> int | None:
 async def _save(runtime: Runtime, tenant_id: uuid.UUID, file_id: uuid.UUID, **values: Any) -> None:
     """Update the file while it is IMPORTING (a deleted or reset file is left alone)."""
     async with runtime.session_maker() as session:
-        await FileRepository(session, tenant_id).update_if(file_id, {FileStatus.IMPORTING}, **values)
+        changed = await FileRepository(session, tenant_id).update_if(
+            file_id, {FileStatus.IMPORTING}, **values
+        )
+        status = values.get("status")
+        if changed and status in (FileStatus.COMPLETED, FileStatus.FAILED):
+            from ingest.webhooks.service import emit, iso
+
+            # in the same transaction as the status (outbox): the event exists iff the status was saved
+            await emit(
+                session,
+                tenant_id,
+                "import.completed" if status == FileStatus.COMPLETED else "import.failed",
+                {
+                    "fileId": str(file_id),
+                    "status": status,
+                    "recordsImported": values.get("records_imported"),
+                    "completedAt": iso(values.get("completed_at")),
+                },
+            )
         await session.commit()
 
 

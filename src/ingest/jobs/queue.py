@@ -33,6 +33,7 @@ TASK_MODULES = [
     "ingest.connections.jobs",
     "ingest.files.jobs",
     "ingest.tables.jobs",
+    "ingest.webhooks.jobs",
 ]
 
 

@@ -60,6 +60,9 @@ class Runtime:
         close = getattr(engine, "close", None)
         if close is not None:
             await close()
+        outbound = self.extras.pop("outbound", None)
+        if outbound is not None:
+            await outbound.aclose()
 
 
 @asynccontextmanager

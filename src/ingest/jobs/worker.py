@@ -8,7 +8,7 @@ from ingest.jobs.builtin import recover_stalled_jobs
 
 log = get_logger("ingest.jobs")
 
-QUEUES = ["default", "imports", "syncs", "housekeeping"]
+QUEUES = ["default", "imports", "syncs", "housekeeping", "webhooks"]
 
 
 async def run_worker(

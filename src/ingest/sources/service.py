@@ -344,10 +344,25 @@ class SourceService:
         except ConnectorError as exc:
             # the connector could not even run its check: the source is in error, with the (scrubbed) reason
             result = CheckResult(False, exc.message)
+        previous = source.status
         source.status = SourceStatus.ACTIVE if result.succeeded else SourceStatus.ERROR
         source.status_message = None if result.succeeded else (result.message or "Connection check failed")
         source.last_tested_at = datetime.now(UTC)
         await self.repository.session.flush()
+        if previous != source.status:
+            from ingest.webhooks.service import emit, iso
+
+            await emit(
+                self.repository.session,
+                self.tenant_id,
+                "source.status_changed",
+                {
+                    "sourceId": str(source.id),
+                    "status": source.status,
+                    "previousStatus": previous,
+                    "testedAt": iso(source.last_tested_at),
+                },
+            )
         log.info("sources.tested", source_id=str(source.id), status=source.status, tenant=str(self.tenant_id))
         return source
 

@@ -10,7 +10,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from ingest.auth import requires_manage, requires_read
 from ingest.db.models import Sync
 from ingest.openapi import errors
-from ingest.syncs.schemas import SyncPage, SyncResponse
+from ingest.syncs.schemas import SkippedConnection, SourceSyncResponse, SyncPage, SyncResponse
 from ingest.syncs.service import SyncService, page_count
 from ingest.tenancy import tenant_dependencies
 
@@ -43,7 +43,9 @@ class SyncController(Controller):
         operation_id="trigger_sync",
         summary="Trigger a sync",
         guards=[requires_manage],
-        responses=errors(409, notes={409: "Another sync of the connection is pending or running"}),
+        responses=errors(
+            409, notes={409: "The connection is paused, or another of its syncs is pending or running"}
+        ),
         status_code=HTTP_202_ACCEPTED,
     )
     async def trigger_sync(self, connection_id: uuid.UUID, service: SyncService) -> SyncResponse:
@@ -97,5 +99,38 @@ class SyncController(Controller):
         )
 
 
+class SourceSyncController(Controller):
+    """`/api/v1/sources/{id}/sync`: served here because it starts syncs."""
+
+    path = "/api/v1/sources"
+    tags = ["sources"]
+    dependencies = tenant_dependencies(SyncService)
+
+    @post(
+        "/{source_id:uuid}/sync",
+        operation_id="sync_source",
+        summary="Sync all of a source's connections",
+        guards=[requires_manage],
+        status_code=HTTP_202_ACCEPTED,
+        responses=errors(409, notes={409: "A sync of one of its connections started at the same moment"}),
+    )
+    async def sync_source(self, source_id: uuid.UUID, service: SyncService) -> SourceSyncResponse:
+        """Start a sync of each active connection of the source; paused and busy ones are listed."""
+        started, skipped = await service.trigger_source(source_id)
+        return SourceSyncResponse(
+            source_id=str(source_id),
+            started=[to_response(s, n) for s, n in started],
+            skipped=[
+                SkippedConnection(
+                    connection_id=str(k.connection_id),
+                    connection_name=k.connection_name,
+                    reason=k.reason,
+                    sync_id=str(k.sync_id) if k.sync_id else None,
+                )
+                for k in skipped
+            ],
+        )
+
+
 def route_handlers() -> list[Any]:
-    return [SyncController]
+    return [SyncController, SourceSyncController]

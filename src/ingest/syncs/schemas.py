@@ -29,3 +29,18 @@ class SyncPage(CamelStruct):
     total_pages: int
     number: int
     size: int
+
+
+class SkippedConnection(CamelStruct):
+    connection_id: str
+    connection_name: str
+    reason: str  # PAUSED or ALREADY_RUNNING
+    sync_id: str | None = None  # the sync already pending or running
+
+
+class SourceSyncResponse(CamelStruct):
+    """A source-level sync: the syncs it started, and the connections it left alone (and why)."""
+
+    source_id: str
+    started: list[SyncResponse]
+    skipped: list[SkippedConnection]

@@ -46,6 +46,7 @@ from ingest.jobs.queue import defer
 from ingest.jobs.runtime import Runtime
 from ingest.sources.service import SourceService
 from ingest.syncs.repository import SORTABLE, SyncRepository
+from ingest.webhooks.service import emit, iso
 
 log = get_logger("ingest.syncs")
 
@@ -77,6 +78,16 @@ def parse_sort(sort: str | None) -> tuple[str, bool]:
     return field, direction == "desc"
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A connection a source-level sync did not start, and why (PAUSED, ALREADY_RUNNING)."""
+
+    connection_id: uuid.UUID
+    connection_name: str
+    reason: str
+    sync_id: uuid.UUID | None
+
+
 class SyncService:
     def __init__(self, session: AsyncSession, tenant_id: uuid.UUID, runtime: Runtime) -> None:
         self.repository = SyncRepository(session, tenant_id)
@@ -92,6 +103,8 @@ class SyncService:
     async def trigger(self, connection_id: uuid.UUID, trigger: str = "MANUAL") -> tuple[Sync, str]:
         connections = ConnectionService(self.repository.session, self.tenant_id, self.runtime)
         connection = await connections.get(connection_id, for_update=True)
+        if connection.status == ConnectionStatus.PAUSED:
+            raise ConflictError(f"Connection {connection_id} is paused; resume it before triggering a sync")
         running = await connections.repository.active_sync(connection.id)
         if running is not None:
             raise ConflictError(
@@ -99,6 +112,23 @@ class SyncService:
             )
         sync = await self.create_pending(connection, trigger)
         return sync, connection.name
+
+    async def trigger_source(self, source_id: uuid.UUID) -> tuple[list[tuple[Sync, str]], list[Skipped]]:
+        """Start a sync of every active connection of the source; paused or busy ones are reported."""
+        connections = ConnectionService(self.repository.session, self.tenant_id, self.runtime)
+        await connections.sources.get(source_id)  # another tenant's source: 404
+        started: list[tuple[Sync, str]] = []
+        skipped: list[Skipped] = []
+        for connection in await connections.repository.of_source(source_id):
+            if connection.status == ConnectionStatus.PAUSED:
+                skipped.append(Skipped(connection.id, connection.name, "PAUSED", None))
+                continue
+            running = await connections.repository.active_sync(connection.id)
+            if running is not None:
+                skipped.append(Skipped(connection.id, connection.name, "ALREADY_RUNNING", running.id))
+                continue
+            started.append((await self.create_pending(connection, "MANUAL"), connection.name))
+        return started, skipped
 
     async def create_pending(self, connection: Connection, trigger: str) -> Sync:
         """A PENDING sync and its job, in the caller's transaction (the job exists iff the sync does)."""
@@ -127,6 +157,7 @@ class SyncService:
         if sync.status == SyncStatus.PENDING:
             # its job will find it ended and do nothing
             finish(sync, SyncStatus.CANCELLED, "Cancelled before it started")
+            await sync_event(self.repository.session, sync)
         else:
             sync.cancel_requested = True  # the running job stops the connector and commits nothing
         await self.repository.session.flush()
@@ -162,6 +193,34 @@ async def enqueue_run(session: AsyncSession, sync: Sync) -> None:
         lock=f"connection:{sync.connection_id}",
         sync_id=str(sync.id),
         tenant_id=str(sync.tenant_id),
+    )
+
+
+SYNC_EVENTS = {
+    SyncStatus.RUNNING: "sync.started",
+    SyncStatus.SUCCEEDED: "sync.succeeded",
+    SyncStatus.FAILED: "sync.failed",
+    SyncStatus.CANCELLED: "sync.cancelled",
+}
+
+
+async def sync_event(session: AsyncSession, sync: Sync) -> None:
+    """Queue the webhook event of the sync's new status, in the transaction that saves the status."""
+    await emit(
+        session,
+        sync.tenant_id,
+        SYNC_EVENTS[sync.status],
+        {
+            "syncId": str(sync.id),
+            "connectionId": str(sync.connection_id),
+            "status": sync.status,
+            "trigger": sync.trigger,
+            "recordsSynced": sync.records_synced,
+            "bytesSynced": sync.bytes_synced,
+            "startedAt": iso(sync.started_at),
+            "completedAt": iso(sync.completed_at),
+            "durationMs": sync.duration_ms,
+        },
     )
 
 
@@ -304,6 +363,7 @@ class SyncRunner:
                 return None
             if sync.cancel_requested:
                 finish(sync, SyncStatus.CANCELLED, "Cancelled")
+                await sync_event(session, sync)
                 return None
             connections = ConnectionService(session, self.tenant_id, self.runtime)
             connection = await connections.get(sync.connection_id)
@@ -313,11 +373,14 @@ class SyncRunner:
                 streams = await connections.selected(source, connection.selected_streams)
             except AppError as exc:
                 finish(sync, SyncStatus.FAILED, exc.message)
-                connection.status = ConnectionStatus.ERROR
+                await sync_event(session, sync)
+                await connections.record_failure(connection, exc.message)
                 return None
             sync.status = SyncStatus.RUNNING
             sync.started_at = sync.started_at or datetime.now(UTC)
             sync.attempts += 1
+            if sync.attempts == 1:  # a run retried after a worker crash started already
+                await sync_event(session, sync)
             config = sources.plain_config(source)
             session.expunge(connection)
             return connection, source, streams, config, sync.external_job_id
@@ -481,17 +544,17 @@ class SyncRunner:
             finish(sync, status, message)
             sync.records_synced = outcome.records if outcome else (self.records or None)
             sync.bytes_synced = outcome.bytes if outcome else None
-            connection = await ConnectionService(session, self.tenant_id, self.runtime).get(
-                sync.connection_id
-            )
+            await sync_event(session, sync)
+            connections = ConnectionService(session, self.tenant_id, self.runtime)
+            connection = await connections.get(sync.connection_id)
             if status == SyncStatus.SUCCEEDED:
-                connection.status = ConnectionStatus.ACTIVE
+                connections.record_success(connection)  # a paused connection stays PAUSED
                 connection.last_sync_at = sync.completed_at
                 if outcome is not None and outcome.state is not None:
                     connection.state = outcome.state  # only now: the data it covers is committed
                     sync.state_after = outcome.state  # what a rollback of a later sync rewinds to
             elif status == SyncStatus.FAILED:
-                connection.status = ConnectionStatus.ERROR
+                await connections.record_failure(connection, message)
         log.info("syncs.ended", sync_id=str(self.sync_id), status=status, tenant=str(self.tenant_id))
 
 
@@ -502,5 +565,7 @@ async def abandon_sync(tenant_id: uuid.UUID, sync_id: uuid.UUID, runtime: Runtim
         if found is None or found[0].status in TERMINAL:
             return
         finish(found[0], SyncStatus.FAILED, message)
-        connection = await ConnectionService(session, tenant_id, runtime).get(found[0].connection_id)
-        connection.status = ConnectionStatus.ERROR
+        await sync_event(session, found[0])
+        connections = ConnectionService(session, tenant_id, runtime)
+        connection = await connections.get(found[0].connection_id)
+        await connections.record_failure(connection, message)

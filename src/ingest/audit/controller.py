@@ -1,0 +1,60 @@
+"""Audit API: `/api/v1/audit-events`."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.params import QueryParameter
+
+from ingest.audit.schemas import AuditEventPage, AuditEventResponse
+from ingest.audit.service import AuditService
+from ingest.auth import requires_read
+from ingest.db.models import AuditEvent
+from ingest.tenancy import tenant_dependencies
+
+
+def to_response(event: AuditEvent) -> AuditEventResponse:
+    return AuditEventResponse(
+        id=str(event.id),
+        tenant_id=str(event.tenant_id),
+        actor=event.actor,
+        action=event.action,
+        target_type=event.target_type,
+        target_id=event.target_id,
+        request_id=event.request_id,
+        created_at=event.created_at,
+    )
+
+
+class AuditController(Controller):
+    path = "/api/v1/audit-events"
+    tags = ["audit"]
+    dependencies = tenant_dependencies(AuditService)
+
+    @get("/", operation_id="list_audit_events", summary="Audit trail", guards=[requires_read])
+    async def list_audit_events(
+        self,
+        service: AuditService,
+        action: Annotated[
+            str | None, QueryParameter(required=False, description="e.g. connection.pause")
+        ] = None,
+        target_id: Annotated[str | None, QueryParameter(name="targetId", required=False)] = None,
+        since: Annotated[
+            datetime | None, QueryParameter(required=False, description="ISO-8601; events at or after it")
+        ] = None,
+        page: Annotated[int, QueryParameter(ge=0)] = 0,
+        size: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
+    ) -> AuditEventPage:
+        """The tenant's audit events, newest first: who changed what, when, under which request id."""
+        rows, total, pages = await service.page(action, target_id, since, page, size)
+        return AuditEventPage(
+            content=[to_response(e) for e in rows],
+            total_elements=total,
+            total_pages=pages,
+            number=page,
+            size=size,
+        )
+
+
+def route_handlers() -> list[Any]:
+    return [AuditController]

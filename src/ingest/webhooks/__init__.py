@@ -1,0 +1,1 @@
+"""Webhooks: signed (Standard Webhooks) event deliveries to tenant URLs, as durable jobs."""
