@@ -10,10 +10,17 @@ import pyarrow as pa
 import pytest
 
 from ingest.core.errors import ConnectorCancelledError, ConnectorError
-from ingest.engines.base import ColumnType, ConnectorType, DiscoveredStream, ReadRequest
+from ingest.engines.base import (
+    ColumnType,
+    ConnectorType,
+    DiscoveredStream,
+    ReadRequest,
+    StateCheckpoint,
+    StreamBatch,
+)
 from ingest.engines.embedded import ConnectorProcessError, EmbeddedEngine
 from ingest.engines.embedded.installer import install_blocking
-from ingest.engines.protocol import RecordBatcher
+from ingest.engines.embedded.protocol import RecordBatcher
 from ingest.engines.secrets import MASK
 from ingest.engines.types import arrow_schema
 
@@ -34,7 +41,7 @@ async def read_all(
 ) -> tuple[RecordBatcher, dict[str, list[pa.RecordBatch]]]:
     batcher = RecordBatcher(request.streams, batch_records=300)
     batches: dict[str, list[pa.RecordBatch]] = {}
-    async for line in engine.read(request, asyncio.Event()):
+    async for line in engine.read_lines(request, asyncio.Event()):
         for out in batcher.feed(line):
             batches.setdefault(out.stream, []).append(out.batch)
     for out in batcher.flush():
@@ -116,6 +123,31 @@ async def test_incremental_read_resumes_from_state(
     assert second.records.get("users", 0) < 500
 
 
+async def test_read_yields_arrow_batches_then_one_state_checkpoint(
+    engine: EmbeddedEngine, faker: ConnectorType, faker_streams: list[DiscoveredStream]
+) -> None:
+    config = {"count": 300, "seed": 1, "always_updated": False, "parallelism": 1}
+    users = [s for s in faker_streams if s.name == "users"]
+    events: list[StreamBatch | StateCheckpoint] = []
+    async with engine.read(
+        ReadRequest(faker, config, users, incremental=True, state=None), asyncio.Event()
+    ) as run:
+        async for event in run:
+            events.append(event)
+    batches = [e for e in events if isinstance(e, StreamBatch)]
+    checkpoints = [e for e in events if isinstance(e, StateCheckpoint)]
+    assert {b.stream for b in batches} == {"users"}
+    assert sum(b.batch.num_rows for b in batches) == 300
+    assert all(b.batch.schema == arrow_schema(users[0]) for b in batches)
+    assert all(b.source_bytes > 0 for b in batches)
+    assert len(checkpoints) == 1 and events[-1] is checkpoints[0]  # the state comes after every batch
+    assert checkpoints[0].state[0]["stream"]["stream_descriptor"]["name"] == "users"
+
+    full = ReadRequest(faker, config, users, incremental=False, state=None)
+    async with engine.read(full, asyncio.Event()) as run:
+        assert not [e async for e in run if isinstance(e, StateCheckpoint)]  # full refresh: no state
+
+
 async def test_cancel_kills_the_process_group(
     engine: EmbeddedEngine, faker: ConnectorType, faker_streams: list[DiscoveredStream]
 ) -> None:
@@ -123,7 +155,7 @@ async def test_cancel_kills_the_process_group(
     request = ReadRequest(
         faker, {"count": 10_000_000, "parallelism": 2}, faker_streams, incremental=False, state=None
     )
-    run = engine.read(request, cancel)
+    run = engine.read_lines(request, cancel)
     pids: list[int] = []
 
     async def consume() -> None:
@@ -157,7 +189,7 @@ async def test_read_timeout_kills_a_hung_connector(fake_engine: EmbeddedEngine, 
     request = ReadRequest(
         FAKE_CONNECTOR, {"mode": "hang", "pid_file": str(pid_file)}, [], incremental=False, state=None
     )
-    run = fake_engine.read(request, asyncio.Event())
+    run = fake_engine.read_lines(request, asyncio.Event())
     with pytest.raises(ConnectorError, match="timed out"):
         async for _ in run:
             pass
@@ -186,7 +218,7 @@ async def test_java_connectors_cannot_run_embedded(engine: EmbeddedEngine) -> No
 
 async def test_failed_read_raises_the_scrubbed_trace_error(fake_engine: EmbeddedEngine) -> None:
     config = {"mode": "leak", "password": "hunter2-very-secret"}
-    run = fake_engine.read(
+    run = fake_engine.read_lines(
         ReadRequest(FAKE_CONNECTOR, config, [], incremental=False, state=None), asyncio.Event()
     )
     lines: list[bytes] = []
@@ -222,7 +254,7 @@ async def test_closing_a_read_early_stops_the_connector(
         faker, {"count": 10_000_000, "parallelism": 2}, faker_streams, incremental=False, state=None
     )
     pids: list[int] = []
-    async with engine.read(request, asyncio.Event()) as run:
+    async with engine.read_lines(request, asyncio.Event()) as run:
         async for line in run:
             if b'"RECORD"' in line:
                 assert run.pid is not None

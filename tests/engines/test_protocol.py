@@ -4,7 +4,12 @@ from datetime import UTC, date, datetime
 import pyarrow as pa
 
 from ingest.engines.base import DiscoveredStream, ReadRequest, SyncMode
-from ingest.engines.protocol import RecordBatcher, configured_catalog, parse_catalog, state_file_payload
+from ingest.engines.embedded.protocol import (
+    RecordBatcher,
+    configured_catalog,
+    parse_catalog,
+    state_file_payload,
+)
 from ingest.engines.registry import get_connector
 
 CATALOG = {

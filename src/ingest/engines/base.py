@@ -1,10 +1,18 @@
-"""The engine seam: services reach connectors only through `Engine` (spec, check, discover, read, cancel)."""
+"""The engine seam: services reach connectors only through `Engine` (spec, check, discover, read, cancel).
+
+What a read yields is the same for every kind of source (Airbyte connector, database, ...): Arrow record
+batches per stream and state checkpoints. How they were produced (a protocol on stdout, a database
+driver) stays behind the engine.
+"""
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import TracebackType
 from typing import Any, Protocol
+
+import pyarrow as pa
 
 from ingest.core.types import ColumnType as ColumnType  # re-exported: the engine seam speaks it
 
@@ -68,6 +76,48 @@ class ReadRequest:
     state: Any | None  # the last committed STATE payload (list of AirbyteStateMessage) or None
 
 
+@dataclass(frozen=True)
+class StreamBatch:
+    """Records of one stream (the DiscoveredStream's name) as an Arrow batch; it may have 0 rows.
+
+    `source_bytes` is how many bytes the source sent for these records (JSON for a connector), or 0
+    when unknown (then the batch's Arrow size is counted).
+    """
+
+    stream: str
+    batch: pa.RecordBatch
+    source_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class StateCheckpoint:
+    """The complete state to save once every batch yielded before it is committed (replaces the old one)."""
+
+    state: Any
+
+
+ReadEvent = StreamBatch | StateCheckpoint
+
+
+class ReadStream(Protocol):
+    """One running read: iterate it for `ReadEvent`s; leaving `async with` stops the source.
+
+    Raises `ConnectorCancelledError` when the cancel event is set, `ConnectorError` (scrubbed) when the
+    source fails; an error may come after the last event, so nothing may be committed before the end.
+    """
+
+    def __aiter__(self) -> AsyncIterator[ReadEvent]: ...
+
+    async def __aenter__(self) -> "ReadStream": ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
 class Engine(Protocol):
     """A connector engine. Every method raises `ConnectorError` (scrubbed message) on connector failure."""
 
@@ -83,8 +133,8 @@ class Engine(Protocol):
         self, connector: ConnectorType, config: Mapping[str, Any]
     ) -> list[DiscoveredStream]: ...
 
-    def read(self, request: ReadRequest, cancel: asyncio.Event) -> AsyncIterator[bytes]:
-        """Raw protocol lines from the connector's stdout; `ConnectorCancelledError` on cancel."""
+    def read(self, request: ReadRequest, cancel: asyncio.Event) -> ReadStream:
+        """The selected streams as Arrow batches and state checkpoints; see `ReadStream`."""
         ...
 
 

@@ -40,7 +40,7 @@ from ingest.core.errors import (
 from ingest.core.logging import get_logger
 from ingest.db.models import Connection, Sync
 from ingest.engines.airbyte.client import RemoteNotFoundError
-from ingest.engines.base import DiscoveredStream, ReadRequest, RemoteJobStatus, SyncMode
+from ingest.engines.base import DiscoveredStream, ReadRequest, RemoteJobStatus, StateCheckpoint, SyncMode
 from ingest.jobs.locks import hold_table
 from ingest.jobs.queue import defer
 from ingest.jobs.runtime import Runtime
@@ -62,7 +62,6 @@ class SyncStatus:
 TERMINAL = frozenset({SyncStatus.SUCCEEDED, SyncStatus.FAILED, SyncStatus.CANCELLED})
 ACTIVE = frozenset({SyncStatus.PENDING, SyncStatus.RUNNING})
 MAX_PAGE_SIZE = 200
-BATCH_RECORDS = 10_000
 
 
 def parse_sort(sort: str | None) -> tuple[str, bool]:
@@ -244,26 +243,7 @@ def page_count(total: int, size: int) -> int:
 class RunOutcome:
     records: int
     bytes: int
-    state: list[dict[str, Any]] | None
-
-
-def merge_state(previous: Any, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Latest state per stream (and GLOBAL/LEGACY): streams that sent no state this run keep the old one."""
-
-    def key(message: dict[str, Any]) -> tuple[Any, ...]:
-        kind = message.get("type") or "LEGACY"
-        if kind == "STREAM":
-            descriptor = (message.get("stream") or {}).get("stream_descriptor") or {}
-            return (kind, descriptor.get("namespace"), descriptor.get("name"))
-        return (kind,)
-
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for message in previous if isinstance(previous, list) else []:
-        if isinstance(message, dict):
-            merged[key(message)] = message
-    for message in new:
-        merged[key(message)] = message
-    return list(merged.values())
+    state: Any | None
 
 
 class _Stage:
@@ -273,8 +253,10 @@ class _Stage:
         self.dir = Path(tempfile.mkdtemp(prefix="sync-", dir=root))
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.schemas: dict[str, pa.Schema] = {}
+        self.rows: dict[str, int] = {}
 
     def write(self, stream: str, batch: pa.RecordBatch) -> None:
+        self.rows[stream] = self.rows.get(stream, 0) + batch.num_rows
         writer = self.writers.get(stream)
         if writer is None:
             self.schemas[stream] = batch.schema
@@ -406,7 +388,6 @@ class SyncRunner:
         config: dict[str, Any],
         cancel: asyncio.Event,
     ) -> RunOutcome:
-        from ingest.engines.protocol import RecordBatcher
         from ingest.engines.types import arrow_schema
         from ingest.iceberg.writer import WriteMode
 
@@ -421,35 +402,37 @@ class SyncRunner:
             incremental=incremental,
             state=connection.state if incremental and connection.state else None,
         )
-        # 10k-record batches: same speed as 50k (pyarrow.json is far faster than any connector) and
-        # about 150 MB less at peak with three streams buffering at once (bench/syncs_bench.py)
-        batcher = RecordBatcher(
-            streams, batch_records=BATCH_RECORDS, scrub=await engine.scrubber(connector, config)
-        )
         staging_root = self.runtime.settings.data_dir / "staging"
         staging_root.mkdir(parents=True, exist_ok=True)
         stage = _Stage(staging_root)
         started = time.monotonic()
+        records = source_bytes = 0
+        checkpoint: StateCheckpoint | None = None
+        known = {s.name for s in streams}
         try:
             async with engine.read(request, cancel) as run:
-                async for line in run:
-                    for item in batcher.feed(line):
-                        stage.write(item.stream, item.batch)
-                    self.records = batcher.total_records
-            for item in batcher.flush():
-                stage.write(item.stream, item.batch)
+                async for event in run:
+                    if isinstance(event, StateCheckpoint):
+                        checkpoint = event
+                        continue
+                    if event.stream not in known:
+                        continue
+                    stage.write(event.stream, event.batch)
+                    records += event.batch.num_rows
+                    source_bytes += event.source_bytes or event.batch.nbytes
+                    self.records = records
             stage.close()
             if cancel.is_set():
                 raise ConnectorCancelledError("Cancelled")
-            self.records = batcher.total_records
             read_seconds = time.monotonic() - started
             job_id = f"sync-{self.sync_id}"
             for stream in streams:
-                if incremental and stream.name not in stage.writers:
+                primary_key = [p[0] for p in stream.primary_key if p]
+                if incremental and not stage.rows.get(stream.name):
                     continue  # nothing new: no empty snapshot
                 if mode is SyncMode.FULL_REFRESH:
                     write_mode = WriteMode.OVERWRITE
-                elif stream.primary_key:
+                elif primary_key:
                     write_mode = WriteMode.UPSERT
                 else:
                     write_mode = WriteMode.APPEND
@@ -467,7 +450,7 @@ class SyncRunner:
                             stage.reader(stream.name, arrow_schema(stream)),
                             job_id=job_id,
                             mode=write_mode,
-                            primary_key=[p[0] for p in stream.primary_key if p],
+                            primary_key=primary_key,
                         )
                     else:
                         # a lazy scan of the staged Parquet streams into the table (bounded memory)
@@ -483,14 +466,14 @@ class SyncRunner:
             log.info(
                 "syncs.committed",
                 sync_id=str(self.sync_id),
-                records=batcher.total_records,
+                records=records,
                 read_seconds=round(read_seconds, 2),
                 commit_seconds=round(time.monotonic() - started - read_seconds, 2),
             )
         finally:
             stage.remove()
-        state = merge_state(connection.state, batcher.committed_state()) if incremental else None
-        return RunOutcome(batcher.total_records, sum(batcher.bytes.values()), state)
+        state = checkpoint.state if incremental and checkpoint is not None else None
+        return RunOutcome(records, source_bytes, state)
 
     async def _run_remote(
         self, connection: Connection, job_id: str | None, cancel: asyncio.Event

@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -33,6 +33,7 @@ from ingest.engines.base import (
     DiscoveredStream,
     PlatformEngine,
     ReadRequest,
+    ReadStream,
     RemoteConnection,
     RemoteJob,
     RemoteJobStatus,
@@ -332,7 +333,7 @@ class AirbyteEngine:
             config=config,
         )
 
-    def read(self, request: ReadRequest, cancel: asyncio.Event) -> AsyncIterator[bytes]:
+    def read(self, request: ReadRequest, cancel: asyncio.Event) -> ReadStream:
         raise ConnectorError("with INGEST_ENGINE=airbyte syncs run inside Airbyte; there is no local read")
 
     @staticmethod

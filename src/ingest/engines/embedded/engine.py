@@ -3,13 +3,20 @@
 import asyncio
 import json
 import os
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ingest.core.errors import ConnectorCancelledError, ConnectorError
 from ingest.core.settings import Settings
-from ingest.engines.base import CheckResult, ConnectorType, DiscoveredStream, ReadRequest
+from ingest.engines.base import (
+    CheckResult,
+    ConnectorType,
+    DiscoveredStream,
+    ReadEvent,
+    ReadRequest,
+    StateCheckpoint,
+)
 from ingest.engines.embedded import installer
 from ingest.engines.embedded.process import (
     ConnectorProcessError,
@@ -23,7 +30,13 @@ from ingest.engines.embedded.process import (
     stop,
     write_private_json,
 )
-from ingest.engines.protocol import configured_catalog, parse_catalog, state_file_payload
+from ingest.engines.embedded.protocol import (
+    RecordBatcher,
+    configured_catalog,
+    merge_state,
+    parse_catalog,
+    state_file_payload,
+)
 from ingest.engines.registry import console_script
 from ingest.engines.secrets import Scrubber
 
@@ -164,9 +177,17 @@ class EmbeddedEngine:
 
     # -- read
 
+    # 10k-record batches: same speed as 50k (pyarrow.json is far faster than any connector) and about
+    # 150 MB less at peak with three streams buffering at once (bench/syncs_bench.py)
+    BATCH_RECORDS = 10_000
+
     def read(self, request: ReadRequest, cancel: asyncio.Event) -> "ReadRun":
-        """Raw protocol lines of `read`; iterate it (or `async with` it). See ReadRun."""
+        """The connector's records as Arrow batches per stream, then one state checkpoint. See ReadRun."""
         return ReadRun(self, request, cancel)
+
+    def read_lines(self, request: ReadRequest, cancel: asyncio.Event) -> "ConnectorRun":
+        """Raw protocol lines of the connector's `read`; iterate it (or `async with` it). See ConnectorRun."""
+        return ConnectorRun(self, request, cancel)
 
 
 async def _finish(task: "asyncio.Task[None]") -> None:
@@ -177,6 +198,47 @@ async def _finish(task: "asyncio.Task[None]") -> None:
 
 
 class ReadRun:
+    """A connector read as `ReadEvent`s: RECORD lines become Arrow batches (`RecordBatcher`), and after a
+    clean end, for incremental reads, one `StateCheckpoint` with the committable STATE merged into the
+    previous state. Errors and cancel as `ConnectorRun`; `connector` is the underlying process run.
+    """
+
+    def __init__(self, engine: EmbeddedEngine, request: ReadRequest, cancel: asyncio.Event) -> None:
+        self._engine = engine
+        self._request = request
+        self.connector = ConnectorRun(engine, request, cancel)
+        self.batcher: RecordBatcher | None = None
+        self._iterator: AsyncGenerator[ReadEvent, None] | None = None
+
+    def __aiter__(self) -> AsyncIterator[ReadEvent]:
+        if self._iterator is None:
+            self._iterator = self._events()
+        return self._iterator
+
+    async def __aenter__(self) -> "ReadRun":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._iterator is not None:
+            await self._iterator.aclose()
+        await self.connector.aclose()
+
+    async def _events(self) -> AsyncGenerator[ReadEvent, None]:
+        request = self._request
+        scrub = await self._engine.scrubber(request.connector, request.config)
+        batcher = RecordBatcher(request.streams, batch_records=self._engine.BATCH_RECORDS, scrub=scrub)
+        self.batcher = batcher
+        async with self.connector as lines:
+            async for line in lines:
+                for batch in batcher.feed(line):
+                    yield batch
+        for batch in batcher.flush():
+            yield batch
+        if request.incremental:
+            yield StateCheckpoint(merge_state(request.state, batcher.committed_state()))
+
+
+class ConnectorRun:
     """One `read` process: an async iterator of raw stdout lines (JSON protocol messages, newline stripped).
 
     Raises `ConnectorCancelledError` when `cancel` is set (the process group is killed first),
@@ -194,7 +256,7 @@ class ReadRun:
         self.pid: int | None = None
         self.returncode: int | None = None
 
-    def __aiter__(self) -> "ReadRun":
+    def __aiter__(self) -> "ConnectorRun":
         return self
 
     async def __anext__(self) -> bytes:
@@ -207,7 +269,7 @@ class ReadRun:
         if self._iterator is not None:
             await self._iterator.aclose()
 
-    async def __aenter__(self) -> "ReadRun":
+    async def __aenter__(self) -> "ConnectorRun":
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -276,4 +338,4 @@ class ReadRun:
             raise self.diagnostics.error(f"connector {connector.id} read failed: {reason}")
 
 
-__all__ = ["ConnectorProcessError", "EmbeddedEngine", "ReadRun"]
+__all__ = ["ConnectorProcessError", "ConnectorRun", "EmbeddedEngine", "ReadRun"]

@@ -13,7 +13,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.json as pa_json
 
-from ingest.engines.base import ColumnType, DiscoveredStream, ReadRequest, SyncMode
+from ingest.engines.base import ColumnType, DiscoveredStream, ReadRequest, StreamBatch, SyncMode
 from ingest.engines.types import arrow_schema, columns_from_schema
 
 _SYNC_MODES = {"full_refresh": SyncMode.FULL_REFRESH, "incremental": SyncMode.INCREMENTAL}
@@ -146,6 +146,25 @@ def configured_catalog(request: ReadRequest) -> dict[str, Any]:
     return {"streams": configured}
 
 
+def merge_state(previous: Any, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Latest state per stream (and GLOBAL/LEGACY): streams that sent no state this run keep the old one."""
+
+    def key(message: dict[str, Any]) -> tuple[Any, ...]:
+        kind = message.get("type") or "LEGACY"
+        if kind == "STREAM":
+            descriptor = (message.get("stream") or {}).get("stream_descriptor") or {}
+            return (kind, descriptor.get("namespace"), descriptor.get("name"))
+        return (kind,)
+
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for message in previous if isinstance(previous, list) else []:
+        if isinstance(message, dict):
+            merged[key(message)] = message
+    for message in new:
+        merged[key(message)] = message
+    return list(merged.values())
+
+
 def state_file_payload(state: Any) -> list[Any]:
     """The `--state` file content: a JSON array of state messages (a lone message or dict is wrapped)."""
     if state is None:
@@ -158,13 +177,6 @@ def state_file_payload(state: Any) -> list[Any]:
 
 
 # ---------------------------------------------------------------------------------------------- batching
-
-
-@dataclass(frozen=True)
-class StreamBatch:
-    stream: str
-    namespace: str | None
-    batch: pa.RecordBatch
 
 
 @dataclass(frozen=True)
@@ -193,6 +205,7 @@ class _StreamBuffer:
         )
         self.lines: list[bytes] = []
         self.size = 0
+        self.source_bytes = 0  # the records' `data` as the connector sent it
         self.first_position = 0
 
 
@@ -280,6 +293,7 @@ class RecordBatcher:
         name = buffer.stream.name
         self.records[name] = self.records.get(name, 0) + 1
         self.bytes[name] = self.bytes.get(name, 0) + len(data)
+        buffer.source_bytes += len(data)
         if buffer.json_columns:
             data = self._stringify_json_columns(data, buffer.json_columns)
         if not buffer.lines:
@@ -342,10 +356,11 @@ class RecordBatcher:
     def _emit(self, buffer: _StreamBuffer) -> StreamBatch:
         lines = buffer.lines
         buffer.lines = []
-        buffer.size = 0
+        source_bytes = buffer.source_bytes
+        buffer.size = buffer.source_bytes = 0
         batch = self._convert(buffer, lines)
         self._advance_states()
-        return StreamBatch(buffer.stream.name, buffer.stream.namespace, batch)
+        return StreamBatch(buffer.stream.name, batch, source_bytes)
 
     def _convert(self, buffer: _StreamBuffer, lines: list[bytes]) -> pa.RecordBatch:
         payload = b"\n".join(lines) + b"\n"
