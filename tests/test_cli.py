@@ -32,11 +32,13 @@ def test_connectors_list_shows_engines_and_installs(env_for_subprocess):
     lines = {line.split()[0]: line for line in out.splitlines()}
     assert "airbyte-source-faker==" in lines["faker"]
     assert lines["faker"].endswith(" installed") and "not installed" not in lines["faker"]
-    assert "Docker image only" in lines["postgres"] and "embedded" not in lines["postgres"]
+    assert "Docker image only" in lines["mssql"] and "embedded" not in lines["mssql"]
+    assert "read natively" in lines["postgres"] and "embedded" in lines["postgres"]
 
 
 def test_connectors_install_refuses_java_connectors(env_for_subprocess):
-    assert run_cli(["connectors", "install", "postgres"], env_for_subprocess)[0] == 1
+    assert run_cli(["connectors", "install", "oracle"], env_for_subprocess)[0] == 1
+    assert run_cli(["connectors", "install", "postgres"], env_for_subprocess)[0] == 0  # nothing to install
     code, out = run_cli(["connectors", "install", "faker"], env_for_subprocess)  # already there: no-op
     assert code == 0 and "faker-7" in out
 

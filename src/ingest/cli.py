@@ -215,7 +215,12 @@ def cmd_connectors_list(args: argparse.Namespace, settings: Settings) -> int:
         if connector.package is not None:
             venv = installer.venv_dir(settings.connectors_dir, connector)
             installed = "installed" if installer.is_installed(venv, connector) else "not installed"
-        package = f"{connector.package}=={connector.version}" if connector.package else "(Docker image only)"
+        if connector.package:
+            package = f"{connector.package}=={connector.version}"
+        elif "embedded" in connector.engines:
+            package = "(read natively, nothing to install)"
+        else:
+            package = "(Docker image only)"
         print(f"{connector.id:20} {','.join(sorted(connector.engines)):17} {package:45} {installed}")
     return 0
 
@@ -234,6 +239,9 @@ def cmd_connectors_install(args: argparse.Namespace, settings: Settings) -> int:
     failed = 0
     for name in names:
         connector = get_connector(name)
+        if connector is not None and connector.package is None and "embedded" in connector.engines:
+            print(f"{name}: read natively by the embedded engine, nothing to install")
+            continue
         if connector is None or connector.package is None:
             print(f"error: {name}: not a connector the embedded engine can run", file=sys.stderr)
             failed += 1

@@ -211,9 +211,9 @@ async def test_secrets_are_scrubbed_from_errors_and_diagnostics(fake_engine: Emb
 
 
 async def test_java_connectors_cannot_run_embedded(engine: EmbeddedEngine) -> None:
-    postgres = ConnectorType("postgres", "PostgreSQL", None, None, "Postgres", frozenset({"airbyte"}))
+    mssql = ConnectorType("mssql", "SQL Server", None, None, "MSSQL", frozenset({"airbyte"}))
     with pytest.raises(ConnectorError, match="cannot run in the embedded engine"):
-        await engine.spec(postgres)
+        await engine.spec(mssql)
 
 
 async def test_failed_read_raises_the_scrubbed_trace_error(fake_engine: EmbeddedEngine) -> None:

@@ -3,12 +3,13 @@ from ingest.engines.embedded import EmbeddedEngine
 from ingest.engines.factory import create_engine
 from ingest.engines.registry import all_connectors, console_script, get_connector, runnable_by
 
-JAVA_ONLY = {"postgres", "mysql", "mongodb", "mssql", "oracle"}
+JAVA_ONLY = {"mongodb", "mssql", "oracle"}
+DATABASES = {"postgres", "mysql"}  # read natively by the embedded engine
 
 
 def test_registry_has_every_connector_with_pins() -> None:
     ids = {c.id for c in all_connectors()}
-    assert ids >= JAVA_ONLY | {
+    assert ids >= JAVA_ONLY | DATABASES | {
         "salesforce",
         "hubspot",
         "stripe",
@@ -22,6 +23,9 @@ def test_registry_has_every_connector_with_pins() -> None:
         if connector.id in JAVA_ONLY:
             assert connector.package is None
             assert connector.engines == {"airbyte"}
+        elif connector.id in DATABASES:
+            assert connector.package is None
+            assert connector.engines == {"embedded", "airbyte"}
         else:
             assert connector.package == f"airbyte-source-{connector.id}" or connector.id == "zendesk"
             assert connector.version

@@ -46,9 +46,10 @@ async def test_connector_types_list_what_the_engine_runs(client, tenant, engine_
     types = response.json()
     assert {"faker", "file", "s3", "github", "stripe", "salesforce", "zendesk"} <= set(types)
     if engine_name == "embedded":
-        assert "postgres" not in types  # a Java connector: Airbyte engine only
+        assert "mssql" not in types  # a Java connector: Airbyte engine only
+        assert {"postgres", "mysql"} <= set(types)  # read natively (engines/embedded/databases)
     else:
-        assert {"postgres", "mysql"} <= set(types)
+        assert {"postgres", "mysql", "mssql"} <= set(types)
     assert_error_body(await client.get("/api/v1/sources/connector-types"), 401)
 
 
@@ -124,8 +125,8 @@ async def test_config_change_makes_source_inactive_again(client, headers):
 
 
 @pytest.mark.engines("embedded")
-async def test_postgres_needs_the_airbyte_engine(client, headers):
-    body = {"name": "pg", "connectorType": "postgres", "connectionConfig": {"host": "db", "password": SECRET}}
+async def test_mssql_needs_the_airbyte_engine(client, headers):
+    body = {"name": "ms", "connectorType": "mssql", "connectionConfig": {"host": "db", "password": SECRET}}
     error = assert_error_body(
         await client.post("/api/v1/sources", json=body, headers=headers), 400, "airbyte engine"
     )

@@ -3,11 +3,17 @@
 import uuid
 from typing import Any
 
+import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from ingest.auth import requires_manage, requires_read
-from ingest.connections.schemas import ConnectionRequest, ConnectionResponse, SourceConnectionsResponse
+from ingest.connections.schemas import (
+    ConnectionRequest,
+    ConnectionResponse,
+    SourceConnectionsResponse,
+    StreamConfig,
+)
 from ingest.connections.service import ConnectionService
 from ingest.db.models import Connection
 from ingest.openapi import UPSTREAM, errors
@@ -33,6 +39,11 @@ def to_response(connection: Connection, source_name: str) -> ConnectionResponse:
         status_reason=connection.status_reason,
         paused_at=connection.paused_at,
         consecutive_failures=connection.consecutive_failures or 0,
+        streams=(
+            [msgspec.convert(s, StreamConfig) for s in connection.streams]
+            if connection.streams is not None
+            else None
+        ),
     )
 
 

@@ -11,6 +11,15 @@ from ingest.core.schemas import CamelStruct
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
+class StreamConfig(CamelStruct, forbid_unknown_fields=True):
+    """One stream's choices; streams without an entry follow the connection's `syncMode`."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+    sync_mode: str | None = None
+    cursor_field: str | None = None  # a column name; INCREMENTAL needs one (or a source-defined cursor)
+    primary_key: list[str] | None = None  # column names; INCREMENTAL upserts on it
+
+
 class ConnectionRequest(CamelStruct, forbid_unknown_fields=True):
     """Create and update take the same body (PUT replaces every field)."""
 
@@ -21,6 +30,7 @@ class ConnectionRequest(CamelStruct, forbid_unknown_fields=True):
     selected_streams: list[str] | None = None
     sync_mode: str | None = None
     namespace: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
+    streams: list[StreamConfig] | None = None
 
 
 class ConnectionResponse(CamelStruct):
@@ -41,6 +51,7 @@ class ConnectionResponse(CamelStruct):
     status_reason: str | None = None  # why it is PAUSED (by a user, or auto-disabled after failures)
     paused_at: datetime | None = None
     consecutive_failures: int = 0
+    streams: list[StreamConfig] | None = None
 
 
 class SourceConnectionsResponse(CamelStruct):

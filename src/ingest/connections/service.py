@@ -16,7 +16,7 @@ from ingest.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from ingest.core.logging import get_logger
 from ingest.db.models import Connection, Source
 from ingest.engines.airbyte.client import RemoteNotFoundError
-from ingest.engines.base import DiscoveredStream, RemoteConnection, SyncMode
+from ingest.engines.base import DiscoveredStream, RemoteConnection, StreamChoice, SyncMode
 from ingest.jobs.runtime import Runtime
 from ingest.sources.service import SourceService
 from ingest.webhooks.service import emit, iso
@@ -56,6 +56,69 @@ def table_name(stream: str) -> str:
     """The Iceberg table a stream lands in: its name with anything but letters, digits and _ replaced."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", stream)
     return f"s_{name}" if not name or name[0].isdigit() else name
+
+
+def stream_choices(
+    entries: list[Any] | None, streams: list[DiscoveredStream], mode: SyncMode, *, names_given: bool
+) -> dict[str, StreamChoice]:
+    """Check the `streams` entries against the catalog.
+
+    400 naming the stream for: an entry not among the selected streams, an unknown syncMode, a cursorField
+    or primaryKey column the stream does not have.
+    """
+    by_name = {s.name: s for s in streams}
+    choices: dict[str, StreamChoice] = {}
+    for entry in entries or []:
+        stream = by_name.get(entry.name)
+        if stream is None:
+            where = "selectedStreams" if names_given else "the source's catalog"
+            raise InvalidRequestError(f"streams entry '{entry.name}' is not in {where}")
+        try:
+            stream_mode = SyncMode((entry.sync_mode or mode.value).upper())
+        except ValueError:
+            raise InvalidRequestError(
+                f"Stream '{entry.name}': syncMode must be one of FULL_REFRESH, INCREMENTAL, CDC"
+            ) from None
+        columns = {c.name for c in stream.columns}
+        for column in [entry.cursor_field, *(entry.primary_key or [])]:
+            if column is not None and columns and column not in columns:
+                raise InvalidRequestError(f"Stream '{entry.name}' has no column '{column[:100]}'")
+        if entry.primary_key is not None and not entry.primary_key:
+            raise InvalidRequestError(f"Stream '{entry.name}': primaryKey must name at least one column")
+        choices[entry.name] = StreamChoice(stream_mode, entry.cursor_field, entry.primary_key)
+    return choices
+
+
+def require_cursors(
+    streams: list[DiscoveredStream], choices: dict[str, StreamChoice], mode: SyncMode
+) -> None:
+    """400 naming every INCREMENTAL stream without a cursor (its own, or `cursorField` in `streams`)."""
+    no_cursor = []
+    for stream in streams:
+        choice = choices.get(stream.name)
+        stream_mode = choice.sync_mode if choice else mode
+        has_cursor = bool(
+            (choice and choice.cursor_field) or stream.cursor_field or stream.source_defined_cursor
+        )
+        if stream_mode is SyncMode.INCREMENTAL and not has_cursor:
+            no_cursor.append(stream.name)
+    if no_cursor:
+        raise InvalidRequestError(
+            f"INCREMENTAL needs a cursorField for stream(s): {', '.join(no_cursor)} "
+            '(set it in `streams`, e.g. {"name": ..., "syncMode": "INCREMENTAL", "cursorField": ...})'
+        )
+
+
+def stored_choices(connection: Connection) -> dict[str, StreamChoice]:
+    """The connection's saved `streams` entries as StreamChoices, by stream name."""
+    choices: dict[str, StreamChoice] = {}
+    for entry in connection.streams or []:
+        choices[str(entry["name"])] = StreamChoice(
+            SyncMode(entry.get("syncMode") or connection.sync_mode),
+            entry.get("cursorField"),
+            list(entry["primaryKey"]) if entry.get("primaryKey") else None,
+        )
+    return choices
 
 
 class ConnectionService:
@@ -134,8 +197,15 @@ class ConnectionService:
             raise InvalidRequestError(
                 "namespace must use letters, digits and underscores, not starting with a digit"
             )
-        streams = await self.selected(source, data.selected_streams)
-        self._validate_mode(mode, streams)
+        names = data.selected_streams
+        if names is None and data.streams:
+            names = [entry.name for entry in data.streams]
+        streams = await self.selected(source, names)
+        choices = stream_choices(data.streams, streams, mode, names_given=data.selected_streams is not None)
+        self._validate_mode(mode, [s for s in streams if s.name not in choices])
+        for name, choice in choices.items():
+            self._validate_mode(choice.sync_mode, [s for s in streams if s.name == name])
+        require_cursors(streams, choices, mode)
         if await self.repository.name_taken(data.name, exclude=connection.id):
             raise ConflictError(f"A connection named '{data.name}' already exists")
         connection.source_id = source.id
@@ -148,10 +218,22 @@ class ConnectionService:
                 next_run(schedule, datetime.now(UTC)) if schedule and not paused else None
             )
         connection.sync_schedule = schedule
-        connection.selected_streams = (
-            list(dict.fromkeys(data.selected_streams)) if data.selected_streams else None
-        )
+        # `streams` entries alone select their streams (as if listed in selectedStreams)
+        connection.selected_streams = list(dict.fromkeys(names)) if names else None
         connection.namespace = data.namespace
+        connection.streams = (
+            [
+                {
+                    "name": entry.name,
+                    "syncMode": choices[entry.name].sync_mode.value,
+                    "cursorField": choices[entry.name].cursor_field,
+                    "primaryKey": choices[entry.name].primary_key,
+                }
+                for entry in data.streams
+            ]
+            if data.streams
+            else None
+        )
         return source, streams
 
     def _remote_spec(

@@ -61,6 +61,8 @@ class Connection(TenantOwned, Base):
     sync_schedule: Mapped[str | None] = mapped_column(String(120))
     namespace: Mapped[str | None] = mapped_column(String(120))  # the tenant's Iceberg schema; None = default
     selected_streams: Mapped[list[str] | None] = mapped_column(JSONB)
+    # per-stream choices [{"name", "syncMode", "cursorField", "primaryKey"}]; None: the connection's mode
+    streams: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     sync_mode: Mapped[str] = mapped_column(String(16), nullable=False, default="FULL_REFRESH")
     status: Mapped[str] = mapped_column(String(16), nullable=False, default="PENDING")
     last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -66,6 +66,15 @@ class DiscoveredStream:
 
 
 @dataclass(frozen=True)
+class StreamChoice:
+    """A connection's choice for one stream (its `streams` entry): mode, cursor column, primary key."""
+
+    sync_mode: SyncMode
+    cursor_field: str | None = None
+    primary_key: list[str] | None = None
+
+
+@dataclass(frozen=True)
 class ReadRequest:
     """What one embedded sync reads: the configured catalog is built by the engine from these."""
 
@@ -73,7 +82,8 @@ class ReadRequest:
     config: Mapping[str, Any]
     streams: list[DiscoveredStream]
     incremental: bool
-    state: Any | None  # the last committed STATE payload (list of AirbyteStateMessage) or None
+    state: Any | None  # the last committed state (Airbyte: list of AirbyteStateMessage; databases: cursors)
+    choices: Mapping[str, StreamChoice] = field(default_factory=dict)  # per-stream choices, by stream name
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,10 @@ class Engine(Protocol):
 
     async def spec(self, connector: ConnectorType) -> dict[str, Any]:
         """The connector's `connectionSpecification` JSON Schema."""
+        ...
+
+    def check_options(self, connector: ConnectorType, config: Mapping[str, Any]) -> None:
+        """`InvalidRequestError` naming each config option this engine cannot honour (never ignored)."""
         ...
 
     async def check(self, connector: ConnectorType, config: Mapping[str, Any]) -> CheckResult: ...

@@ -1,5 +1,7 @@
 """The connector registry: one table of every connector type the service offers."""
 
+from typing import Any
+
 from ingest.engines.base import ConnectorType
 
 _BOTH = frozenset({"embedded", "airbyte"})
@@ -10,6 +12,12 @@ def _python(
     id: str, title: str, package: str, version: str, definition: str, endpoint: tuple[str, ...]
 ) -> ConnectorType:
     return ConnectorType(id, title, package, version, definition, _BOTH, endpoint)
+
+
+def _database(id: str, title: str, definition: str, endpoint: tuple[str, ...]) -> ConnectorType:
+    # Airbyte ships these only as Docker images; the embedded engine reads them natively into Arrow
+    # (engines/embedded/databases/), with the same configuration keys.
+    return ConnectorType(id, title, None, None, definition, _BOTH, endpoint)
 
 
 def _java(id: str, title: str, definition: str, endpoint: tuple[str, ...]) -> ConnectorType:
@@ -23,8 +31,8 @@ def _java(id: str, title: str, definition: str, endpoint: tuple[str, ...]) -> Co
 # they cannot install, so the newest release without that mistake is pinned (tests/engines/test_pins.py
 # resolves every pin).
 _CONNECTORS: tuple[ConnectorType, ...] = (
-    _java("postgres", "PostgreSQL", "Postgres", ("host", "port", "database")),
-    _java("mysql", "MySQL", "MySQL", ("host", "port", "database")),
+    _database("postgres", "PostgreSQL", "Postgres", ("host", "port", "database")),
+    _database("mysql", "MySQL", "MySQL", ("host", "port", "database")),
     _java(
         "mongodb",
         "MongoDB",
@@ -112,6 +120,22 @@ _DOCKER_REPOSITORY_OVERRIDES = {
     "mongodb": "airbyte/source-mongodb-v2",
     "zendesk": "airbyte/source-zendesk-support",
 }
+
+
+# Shorthands accepted in any engine's config: the contract's own example sends `"ssl_mode": "require"`.
+_SHORTHANDS = {"ssl_mode": "mode", "replication_method": "method", "tunnel_method": "tunnel_method"}
+
+
+def normalize_config(connector: ConnectorType, config: dict[str, Any]) -> dict[str, Any]:
+    """Database configs: a plain string `ssl_mode` / `replication_method` / `tunnel_method` is read as the
+    object Airbyte's spec expects (`"require"` -> `{"mode": "require"}`)."""
+    if connector.id not in ("postgres", "mysql"):
+        return config
+    normalized = dict(config)
+    for key, inner in _SHORTHANDS.items():
+        if isinstance(normalized.get(key), str):
+            normalized[key] = {inner: normalized[key]}
+    return normalized
 
 
 def get_connector(connector_id: str) -> ConnectorType | None:

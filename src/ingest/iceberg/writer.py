@@ -281,11 +281,20 @@ def _create(catalog: Catalog, identifier: tuple[str, str], schema: pl.Schema) ->
     catalog.create_namespace_if_not_exists(identifier[:1])
     arrow = pa.schema(
         [
-            pa.field(name, field.type, nullable=True)
+            pa.field(name, _iceberg_arrow(field.type), nullable=True)
             for name, field in zip(schema.names(), pl.DataFrame(schema=schema).to_arrow().schema, strict=True)
         ]
     )
     return catalog.create_table(identifier, schema=arrow)
+
+
+def _iceberg_arrow(dtype: pa.DataType) -> pa.DataType:
+    """polars holds times in nanoseconds; Iceberg's `time` is microseconds (database TIME columns)."""
+    if pa.types.is_time(dtype):
+        return pa.time64("us")
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return pa.list_(_iceberg_arrow(dtype.value_type))
+    return dtype
 
 
 def write_frame(

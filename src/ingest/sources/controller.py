@@ -3,13 +3,14 @@
 import uuid
 from typing import Any
 
+import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.datastructures import State
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from ingest.auth import requires_manage, requires_read
 from ingest.db.models import Source
-from ingest.engines.base import DiscoveredStream
+from ingest.engines.base import DiscoveredColumn, DiscoveredStream
 from ingest.jobs.runtime import Runtime
 from ingest.openapi import UPSTREAM, errors
 from ingest.sources.schemas import (
@@ -42,15 +43,33 @@ def to_response(source: Source, *, with_config: bool = True) -> SourceResponse:
     return response
 
 
+def _column(column: DiscoveredColumn) -> ColumnSchema:
+    db_type = column.json_schema.get("db_type")
+    return ColumnSchema(
+        column.name,
+        column.type.value,
+        column.nullable,
+        [],
+        precision=column.precision if column.precision is not None else msgspec.UNSET,
+        scale=column.scale if column.scale is not None else msgspec.UNSET,
+        db_type=str(db_type) if db_type else msgspec.UNSET,
+    )
+
+
 def to_discover_response(streams: list[DiscoveredStream]) -> DiscoverResponse:
     return DiscoverResponse(
         streams=[
             StreamSchema(
                 name=s.name,
-                columns=[ColumnSchema(c.name, c.type.value, c.nullable, []) for c in s.columns],
+                columns=[_column(c) for c in s.columns],
                 supported_sync_modes=[m.value for m in s.supported_sync_modes],
                 primary_key=s.primary_key,
                 cursor_field=s.cursor_field,
+                cursor_candidates=(
+                    list(s.json_schema["x-cursor-candidates"])
+                    if "x-cursor-candidates" in s.json_schema
+                    else msgspec.UNSET
+                ),
             )
             for s in streams
         ]

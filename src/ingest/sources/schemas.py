@@ -45,6 +45,11 @@ class ColumnSchema(CamelStruct):
     type: str
     nullable: bool
     sample_values: list[str]
+    # an exact DECIMAL's precision and scale; left out otherwise
+    precision: int | msgspec.UnsetType = msgspec.UNSET
+    scale: int | msgspec.UnsetType = msgspec.UNSET
+    # the source database's own type (database sources), e.g. `numeric(12,2)`, `timestamp with time zone`
+    db_type: str | msgspec.UnsetType = msgspec.UNSET
 
 
 class StreamSchema(CamelStruct):
@@ -53,6 +58,8 @@ class StreamSchema(CamelStruct):
     supported_sync_modes: list[str]
     primary_key: list[list[str]]
     cursor_field: list[str]
+    # database sources: the columns a connection may pick as INCREMENTAL cursorField
+    cursor_candidates: list[str] | msgspec.UnsetType = msgspec.UNSET
 
 
 class DiscoverResponse(CamelStruct):

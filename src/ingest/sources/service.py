@@ -26,7 +26,7 @@ from ingest.engines.base import (
     DiscoveredStream,
     SyncMode,
 )
-from ingest.engines.registry import get_connector, runnable_by
+from ingest.engines.registry import get_connector, normalize_config, runnable_by
 from ingest.engines.secrets import MASK, _replace_at, secret_paths
 from ingest.jobs.runtime import Runtime
 from ingest.sources.repository import SourceRepository, all_tenant_ids, tenant_row
@@ -161,7 +161,12 @@ def stream_from_dict(data: Mapping[str, Any]) -> DiscoveredStream:
         namespace=data.get("namespace"),
         columns=[
             DiscoveredColumn(
-                c["name"], ColumnType(c["type"]), bool(c["nullable"]), c.get("json_schema") or {}
+                c["name"],
+                ColumnType(c["type"]),
+                bool(c["nullable"]),
+                c.get("json_schema") or {},
+                c.get("precision"),
+                c.get("scale"),
             )
             for c in data.get("columns", [])
         ],
@@ -230,8 +235,9 @@ class SourceService:
             raise ConflictError(f"A source named '{name}' already exists")
         spec = await self.spec(connector)
         # a masked value on create has nothing to keep: it is dropped and reported missing if required
-        plain = self._merge(config, {}, spec)
+        plain = self._merge(normalize_config(connector, config), {}, spec)
         validate_config(plain, spec)
+        self.engine.check_options(connector, plain)
         source = Source(
             id=uuid.uuid4(),
             tenant_id=self.tenant_id,
@@ -283,6 +289,7 @@ class SourceService:
             connector = self.connector(source.connector_type)
             spec = await self.spec(connector)
             stored_plain = decrypted_config(source.config, self.box)
+            config = normalize_config(connector, config)
             masked_paths = _contains_mask(config, spec)
             merged = self._merge(config, stored_plain, spec)
             if masked_paths:
@@ -293,6 +300,7 @@ class SourceService:
                         f"send the secret value(s) again instead of '{MASK}': {', '.join(masked_paths)}"
                     )
             validate_config(merged, spec)
+            self.engine.check_options(connector, merged)
             if merged != stored_plain:
                 source.config = encrypt_secrets(merged, spec, self.box)
                 source.status = SourceStatus.INACTIVE

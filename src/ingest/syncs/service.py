@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ingest.connections.service import ConnectionService, ConnectionStatus, table_name
+from ingest.connections.service import ConnectionService, ConnectionStatus, stored_choices, table_name
 from ingest.core.errors import (
     AppError,
     ConflictError,
@@ -394,13 +394,16 @@ class SyncRunner:
         engine = self.runtime.engine
         connector = SourceService.connector_for_engine(source.connector_type, engine.name)
         mode = SyncMode(connection.sync_mode)
-        incremental = mode is SyncMode.INCREMENTAL
+        choices = stored_choices(connection)
+        modes = {s.name: choices[s.name].sync_mode if s.name in choices else mode for s in streams}
+        incremental = any(m is SyncMode.INCREMENTAL for m in modes.values())
         request = ReadRequest(
             connector=connector,
             config=config,
             streams=streams,
-            incremental=incremental,
+            incremental=mode is SyncMode.INCREMENTAL,
             state=connection.state if incremental and connection.state else None,
+            choices=choices,
         )
         staging_root = self.runtime.settings.data_dir / "staging"
         staging_root.mkdir(parents=True, exist_ok=True)
@@ -427,10 +430,14 @@ class SyncRunner:
             read_seconds = time.monotonic() - started
             job_id = f"sync-{self.sync_id}"
             for stream in streams:
-                primary_key = [p[0] for p in stream.primary_key if p]
-                if incremental and not stage.rows.get(stream.name):
+                stream_mode = modes[stream.name]
+                choice = choices.get(stream.name)
+                primary_key = (choice.primary_key if choice else None) or [
+                    p[0] for p in stream.primary_key if p
+                ]
+                if stream_mode is not SyncMode.FULL_REFRESH and not stage.rows.get(stream.name):
                     continue  # nothing new: no empty snapshot
-                if mode is SyncMode.FULL_REFRESH:
+                if stream_mode is SyncMode.FULL_REFRESH:
                     write_mode = WriteMode.OVERWRITE
                 elif primary_key:
                     write_mode = WriteMode.UPSERT

@@ -333,6 +333,9 @@ class AirbyteEngine:
             config=config,
         )
 
+    def check_options(self, connector: ConnectorType, config: Mapping[str, Any]) -> None:
+        """Airbyte runs the connector itself: every option of its spec is honoured there."""
+
     def read(self, request: ReadRequest, cancel: asyncio.Event) -> ReadStream:
         raise ConnectorError("with INGEST_ENGINE=airbyte syncs run inside Airbyte; there is no local read")
 

@@ -17,7 +17,8 @@ from ingest.engines.base import (
     ReadRequest,
     StateCheckpoint,
 )
-from ingest.engines.embedded import installer
+from ingest.engines.embedded import databases, installer
+from ingest.engines.embedded.databases.common import DatabaseRead
 from ingest.engines.embedded.process import (
     ConnectorProcessError,
     Diagnostics,
@@ -85,6 +86,8 @@ class EmbeddedEngine:
 
     async def spec(self, connector: ConnectorType) -> dict[str, Any]:
         """The connector's `connectionSpecification`, cached per connector version (memory and venv dir)."""
+        if databases.is_database(connector.id):
+            return databases.spec(connector.id)
         key = (connector.id, connector.version)
         cached = self._specs.get(key)
         if cached is not None:
@@ -111,8 +114,15 @@ class EmbeddedEngine:
         """A scrubber for every secret value of `config` (paths marked `airbyte_secret` in the spec)."""
         return Scrubber.for_config(config, await self.spec(connector))
 
+    def check_options(self, connector: ConnectorType, config: Mapping[str, Any]) -> None:
+        """400 naming the config options this engine cannot honour (databases: SSH tunnel, CDC, ...)."""
+        if databases.is_database(connector.id):
+            databases.check_options(connector.id, config)
+
     async def check(self, connector: ConnectorType, config: Mapping[str, Any]) -> CheckResult:
         """CONNECTION_STATUS as a CheckResult; a crash, TRACE error without status, or timeout raises."""
+        if databases.is_database(connector.id):
+            return await databases.check(connector.id, config)
         scrub = await self.scrubber(connector, config)
         messages, diagnostics = await self._run(connector, "check", config, scrub, allow_failure=True)
         status = next((m for m in messages if m.get("type") == "CONNECTION_STATUS"), None)
@@ -126,6 +136,15 @@ class EmbeddedEngine:
         return CheckResult(succeeded, scrub(str(message)) if message else None)
 
     async def discover(self, connector: ConnectorType, config: Mapping[str, Any]) -> list[DiscoveredStream]:
+        if databases.is_database(connector.id):
+            try:
+                return await databases.discover(connector.id, config)
+            except ConnectorError:
+                raise
+            except Exception as exc:
+                scrub = await self.scrubber(connector, config)
+                first = (str(exc).strip().splitlines() or ["unknown error"])[0]
+                raise ConnectorError(f"{connector.id} discover failed: {scrub(first)[:300]}") from None
         scrub = await self.scrubber(connector, config)
         messages, diagnostics = await self._run(connector, "discover", config, scrub)
         catalog = next((m for m in messages if m.get("type") == "CATALOG"), None)
@@ -181,8 +200,10 @@ class EmbeddedEngine:
     # 150 MB less at peak with three streams buffering at once (bench/syncs_bench.py)
     BATCH_RECORDS = 10_000
 
-    def read(self, request: ReadRequest, cancel: asyncio.Event) -> "ReadRun":
-        """The connector's records as Arrow batches per stream, then one state checkpoint. See ReadRun."""
+    def read(self, request: ReadRequest, cancel: asyncio.Event) -> "ReadRun | DatabaseRead":
+        """The records as Arrow batches per stream, then one state checkpoint. See ReadRun / DatabaseRead."""
+        if databases.is_database(request.connector.id):
+            return databases.read(request, cancel)
         return ReadRun(self, request, cancel)
 
     def read_lines(self, request: ReadRequest, cancel: asyncio.Event) -> "ConnectorRun":
