@@ -432,6 +432,7 @@ MY_SCHEMA = [
     "INSERT INTO `Mixed Case` VALUES (1, 'Widget')",
     "CREATE TABLE inc (id int PRIMARY KEY, v text, updated_at datetime NOT NULL)",
     "INSERT INTO inc VALUES (1, 'a', '2024-01-01'), (2, 'b', '2024-01-02'), (3, 'c', '2024-01-02')",
+    "CREATE VIEW slow AS SELECT seq AS id, REPEAT('x', 200) AS pad FROM seq_1_to_5000000 WHERE SLEEP(0.00001) = 0",
 ]
 
 
@@ -502,7 +503,7 @@ async def test_mysql_create_test_and_discover(client, headers, my_database):
     discovered = (await client.post(f"/api/v1/sources/{source['id']}/discover", headers=headers)).json()
     streams = {s["name"]: s for s in discovered["streams"]}
     db = my_database["database"]
-    assert set(streams) == {f"{db}.orders", f"{db}.empty_one", f"{db}.Mixed Case", f"{db}.inc"}
+    assert set(streams) == {f"{db}.orders", f"{db}.empty_one", f"{db}.Mixed Case", f"{db}.inc", f"{db}.slow"}
     columns = {c["name"]: c for c in streams[f"{db}.orders"]["columns"]}
     assert (columns["amount"]["type"], columns["amount"]["precision"], columns["amount"]["scale"]) == (
         "DECIMAL",
@@ -567,3 +568,36 @@ async def test_mysql_full_refresh_twice_and_incremental(live_client, tenant, war
     assert second["status"] == "SUCCEEDED" and second["recordsSynced"] == 5, second
     rows = sorted(warehouse.head(tenant, "inc", f"{db}_inc").to_pylist(), key=lambda r: r["id"])
     assert [(r["id"], r["v"]) for r in rows] == [(1, "A"), (2, "b"), (3, "c"), (4, "d"), (5, "e")]
+
+
+async def test_mysql_cancel_kills_the_query_on_the_server(live_client, tenant, warehouse, my_database):
+    headers = headers_for(tenant)
+    db = my_database["database"]
+    source = await create_source(live_client, headers, "mysql", pg_config(my_database))
+    connection = await connect(live_client, headers, source["id"], selectedStreams=[f"{db}.slow"])
+    sync = await trigger(live_client, headers, connection["id"])
+
+    def running() -> list:
+        with (
+            pymysql.connect(host="127.0.0.1", port=3306, user="root", password="") as conn,
+            conn.cursor() as cur,
+        ):
+            cur.execute(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE %s AND ID <> CONNECTION_ID()",
+                [f"%`{db}`.`slow`%"],
+            )
+            return list(cur.fetchall())
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not running():
+        await asyncio.sleep(0.2)
+    assert running(), "the read never started"
+    response = await live_client.post(f"/api/v1/syncs/{sync['id']}/cancel", headers=headers)
+    assert response.status_code == 204
+    ended = await wait_for(live_client, headers, sync["id"], timeout=60)
+    assert ended["status"] == "CANCELLED", ended
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and running():
+        await asyncio.sleep(0.2)
+    assert running() == []  # KILL QUERY ended it on the server
+    assert not warehouse.table_exists(tenant, None, f"{db}_slow")
