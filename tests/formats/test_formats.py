@@ -284,3 +284,26 @@ def test_xlsx_declared_rows_reads_the_sheet_dimension(tmp_path):
     assert xlsx_declared_rows(path) == 12
     (tmp_path / "not.xlsx").write_bytes(b"PK\x03\x04 not really")
     assert xlsx_declared_rows(tmp_path / "not.xlsx") is None
+
+
+def test_csv_decimal_inference_rules(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.csv"
+    rows = [
+        "money,noise,sci,huge,ratio",
+        "0.10,0.47000000000000003,1e-5,123456789012345678901234567890123.5,0.12345678",
+        "-12345678901234.57,1.5,2.5,1.25,1",
+    ]
+    path.write_text("\n".join(rows) + "\n")
+
+    preview = preview_file(SourceFile(path, FileFormat.CSV))
+
+    types = {c.name: (c.type, c.precision, c.scale) for c in preview.columns}
+    assert types == {
+        "money": (ColumnType.DECIMAL, 18, 2),
+        "noise": (ColumnType.DECIMAL, None, None),  # a double's rendering, not an amount: stays a double
+        "sci": (ColumnType.DECIMAL, None, None),  # exponents are not plain decimals
+        "huge": (ColumnType.DECIMAL, 35, 2),  # past 18 digits the precision is what the data needs
+        "ratio": (ColumnType.DECIMAL, 18, 8),  # 8 digits after the point is the most inferred
+    }
+    assert preview.rows[1]["money"] == "-12345678901234.57"
+    assert preview.rows[0]["huge"] == "123456789012345678901234567890123.50"

@@ -17,6 +17,11 @@ from ingest.core.types import MAX_DECIMAL_PRECISION, TypeSpec
 # sampled ones still fit; 18 digits is also the widest decimal Parquet stores in 8 bytes.
 MIN_INFERRED_PRECISION = 18
 
+# An inferred decimal has at most this many digits after the point. More is what a program writes for a
+# binary double (0.47000000000000003, 0.3333333333333333), not an amount: such a column stays a double,
+# which is also what a later row of it, with yet more digits, needs.
+MAX_INFERRED_SCALE = 8
+
 # plain notation only: no exponent, no thousands separators, ASCII digits
 PLAIN_DECIMAL = r"^[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"
 _INTEGER_DIGITS = r"^[+-]?0*([0-9]*)"
@@ -32,27 +37,30 @@ def inferred_spec(integer_digits: int, scale: int) -> TypeSpec | None:
     return TypeSpec.decimal(max(MIN_INFERRED_PRECISION, needed, 1), scale)
 
 
-def infer_from_text(values: pl.Series) -> TypeSpec | None:
+def infer_from_text(values: pl.Series, max_scale: int = MAX_INFERRED_SCALE) -> TypeSpec | None:
     """DECIMAL(p,s) when every non-blank value is a plain decimal number; None otherwise (or all blank).
 
     The scale is the most digits after the point among the values (trailing zeros count: `150.00` is
-    money with two places); the precision the digits needed, at least MIN_INFERRED_PRECISION.
+    money with two places), None past `max_scale`; the precision the digits needed, at least
+    MIN_INFERRED_PRECISION.
     """
     text = values.cast(pl.String).str.strip_chars()
     text = text.filter(text.is_not_null() & (text.str.len_bytes() > 0))
     if text.len() == 0 or not text.str.contains(PLAIN_DECIMAL).all():
         return None
     integer_digits = text.str.extract(_INTEGER_DIGITS, 1).str.len_chars().max()
-    scale = text.str.extract(_FRACTION_DIGITS, 1).str.len_chars().fill_null(0).max()
-    return inferred_spec(int(integer_digits or 0), int(scale or 0))  # type: ignore[arg-type]
+    scale = int(text.str.extract(_FRACTION_DIGITS, 1).str.len_chars().fill_null(0).max() or 0)  # type: ignore[arg-type]
+    if scale > max_scale:
+        return None
+    return inferred_spec(int(integer_digits or 0), scale)  # type: ignore[arg-type]
 
 
-def infer_from_floats(values: pl.Series) -> TypeSpec | None:
+def infer_from_floats(values: pl.Series, max_scale: int = MAX_INFERRED_SCALE) -> TypeSpec | None:
     """A float column read as the shortest decimal text of each value (what a spreadsheet shows)."""
     finite = values.drop_nulls()
     if finite.len() == 0 or not finite.is_finite().all():
         return None
-    return infer_from_text(finite.cast(pl.String))
+    return infer_from_text(finite.cast(pl.String), max_scale)
 
 
 def polars_dtype(spec: TypeSpec) -> pl.Decimal:

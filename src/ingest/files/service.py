@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ingest.core import decimals
 from ingest.core.errors import AppError, ConflictError, InvalidRequestError, NotFoundError
 from ingest.core.logging import get_logger
-from ingest.core.types import FILE_COLUMN_TYPES, ColumnType, TypeSpec
+from ingest.core.types import FILE_COLUMN_TYPES, MAX_DECIMAL_PRECISION, ColumnType, TypeSpec
 from ingest.db.models import FileImport
 from ingest.files.repository import FileRepository
 from ingest.formats import (
@@ -453,9 +453,9 @@ def resolve_types(source: SourceFile, schema: pl.Schema, types: dict[str, str]) 
                 specs[name] = type_spec(dtype)
                 continue
             values = sample.get_column(name)
-            found = (
-                decimals.infer_from_floats(values) if dtype.is_float() else decimals.infer_from_text(values)
-            )
+            # asked for a decimal: any scale Iceberg holds, not only the inference's short ones
+            infer = decimals.infer_from_floats if dtype.is_float() else decimals.infer_from_text
+            found = infer(values, MAX_DECIMAL_PRECISION)
             if found is None:
                 raise InvalidRequestError(
                     f"columnTypes['{name[:80]}'] is DECIMAL but the column's first values are not all plain"

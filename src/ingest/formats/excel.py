@@ -20,7 +20,7 @@ MAX_XLSX_RATIO = 200
 # numeric columns are typed from their first values, as fastexcel types the sheet
 SAMPLE_ROWS = 1000
 # a numeric column is an exact DECIMAL when its values have at most this many digits after the point
-MAX_SPREADSHEET_SCALE = 8
+MAX_SPREADSHEET_SCALE = decimals.MAX_INFERRED_SCALE
 _RATIO_MIN_BYTES = 16 * 1024**2  # small members compress extremely well and are harmless
 
 
@@ -104,10 +104,7 @@ def spreadsheet_decimal(values: pl.Series) -> TypeSpec | None:
     most MAX_SPREADSHEET_SCALE digits after the point; computed values such as 1/3 or 0.1+0.2
     (0.30000000000000004) have more and keep the column a double.
     """
-    spec = decimals.infer_from_floats(values)
-    if spec is None or spec.scale is None or spec.scale > MAX_SPREADSHEET_SCALE:
-        return None
-    return spec
+    return decimals.infer_from_floats(values, MAX_SPREADSHEET_SCALE)
 
 
 def _exact(df: pl.DataFrame, name: str, spec: TypeSpec) -> pl.Expr:
