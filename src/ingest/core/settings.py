@@ -22,6 +22,8 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _HTTP = ("http", "https")
 _DATABASE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2")
+# *_URL settings that are not http(s) URLs; every other one must be
+_SPECIAL_URLS = frozenset({"database_url", "connector_pip_index_url", "storage_url"})
 
 
 def env_name(name: str) -> str:
@@ -224,10 +226,6 @@ class Settings:
         _one_of("catalog_type", self.catalog_type, ("sql", "rest"))
         if self.database_url:
             _url("database_url", self.database_url, _DATABASE_SCHEMES, host=False)
-        for name in ("jwt_jwks_url", "airbyte_url", "s3_endpoint_url"):
-            value = getattr(self, name)
-            if value:
-                _url(name, value, _HTTP)
         if self.connector_pip_index_url:
             _url("connector_pip_index_url", self.connector_pip_index_url, (*_HTTP, "file"), host=False)
         if self.storage_url and "://" in self.storage_url:
@@ -238,6 +236,12 @@ class Settings:
             _url("catalog_uri", self.catalog_uri, _HTTP)
         elif self.catalog_uri:
             _url("catalog_uri", self.catalog_uri, (*_DATABASE_SCHEMES, "postgresql+asyncpg"), host=False)
+        for f in fields(self):  # what every setting of a kind must be, new ones included
+            value = getattr(self, f.name)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+                raise SettingsError(f"{env_name(f.name)} must not be negative, not {value}")
+            if f.name.endswith("_url") and f.name not in _SPECIAL_URLS and value:
+                _url(f.name, value, _HTTP)
         if {a.strip().lower() for a in self.jwt_algorithms} & {"none", ""}:
             raise SettingsError("INGEST_JWT_ALGORITHMS must not allow 'none'")
         if self.engine == "airbyte":
