@@ -61,6 +61,8 @@ def serve(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[st
             "INGEST_SECRET_KEY entries must look like 'kid:base64key'",
         ),
         ({"INGEST_CATALOG_TYPE": "rest"}, "INGEST_CATALOG_URI is required when INGEST_CATALOG_TYPE=rest"),
+        # the checks every setting of a kind gets, whoever added it
+        ({"INGEST_WEBHOOK_TIMEOUT_SECONDS": "-1"}, "INGEST_WEBHOOK_TIMEOUT_SECONDS must not be negative"),
     ],
 )
 def test_serve_refuses_to_start_naming_the_setting(tmp_path: Path, env: dict[str, str], line: str) -> None:
@@ -95,3 +97,14 @@ def test_serve_refuses_an_unreadable_development_key(
         f"{' signing' if setting == 'INGEST_JWT_SECRET' else ''} key in INGEST_DATA_DIR ({tmp_path / 'data'})"
         f" cannot be read or created: Is a directory ({tmp_path / 'data' / key_file})"
     )
+
+
+def test_the_deployment_manifests_pass_the_start_up_checks() -> None:
+    from ingest.core.settings import Settings
+    from tests.test_deploy import SETTINGS, by_kind
+
+    config = by_kind("ConfigMap")["ingest-config"]["data"]
+    secret = by_kind("Secret")["ingest-secrets"]["stringData"]
+    settings = Settings.from_env({**config, **{k: v for k, v in secret.items() if k in SETTINGS}})
+    settings.check()  # raises SettingsError naming the variable otherwise
+    assert settings.engine == "airbyte"
