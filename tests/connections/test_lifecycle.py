@@ -15,12 +15,14 @@ import pytest
 from litestar.testing import AsyncTestClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from standardwebhooks.webhooks import Webhook as Verifier
 
 from ingest.connections.jobs import fire_due_schedules
 from ingest.db.session import sqlalchemy_url
 from ingest.jobs.runtime import Runtime
 from tests.conftest import READ, assert_error_body, build_app, headers_for
 from tests.platform_helpers import external_id, row
+from tests.webhooks.receiver import receiver
 
 FAKER = {"connectorType": "faker", "connectionConfig": {"count": 5, "seed": 1, "parallelism": 1}}
 
@@ -204,52 +206,86 @@ async def test_auto_disable_after_consecutive_failures(
     the connection's stream has vanished from the source's stored catalog (the run fails before the
     connector starts, which keeps this test fast; the connector-failure path is in tests/syncs).
     """
-    settings = dataclasses.replace(app_settings, disable_after_failures=3, failure_warning_after=2)
+    settings = dataclasses.replace(
+        app_settings,
+        disable_after_failures=3,
+        failure_warning_after=2,
+        webhook_allow_private=True,
+        webhook_allow_http=True,
+    )
     headers = headers_for(tenant)
     app = build_app(settings, database_url, run_worker_in_process=True)
-    async with AsyncTestClient(app=app, raise_server_exceptions=False, timeout=60) as client:
-        connection = await make_connection(client, headers, await make_source(client, headers))
-        url = f"/api/v1/connections/{connection['id']}"
-        if engine_name == "airbyte":
-            fake_airbyte.job_result = "failed"
-        else:
-            await execute(
-                database_url,
-                "UPDATE sources SET catalog = (SELECT jsonb_agg(s) FROM jsonb_array_elements(catalog) s "
-                "WHERE s->>'name' <> 'products') WHERE id = :id",
-                id=uuid.UUID(connection["sourceId"]),
+    with receiver() as hook:
+        async with AsyncTestClient(app=app, raise_server_exceptions=False, timeout=60) as client:
+            webhook = await client.post(
+                "/api/v1/webhooks",
+                json={
+                    "url": hook.url,
+                    "events": ["sync.failed", "connection.failure_warning", "connection.paused"],
+                },
+                headers=headers,
             )
+            assert webhook.status_code == 201, webhook.text
+            await check_auto_disable(client, headers, engine_name, fake_airbyte, database_url)
+            got = await asyncio.to_thread(hook.wait_for, 5, 60)  # delivered by the app's worker
+    # the events of the change, in the order they happened (one webhook's deliveries go out in order)
+    verifier = Verifier(webhook.json()["secret"])
+    events = [verifier.verify(r.body, r.headers) for r in got]
+    assert [e["type"] for e in events] == [
+        "sync.failed",
+        "sync.failed",
+        "connection.failure_warning",
+        "sync.failed",
+        "connection.paused",
+    ]
+    assert events[2]["data"]["consecutiveFailures"] == 2
+    assert (events[4]["data"]["automatic"], events[4]["data"]["status"]) == (True, "PAUSED")
 
-        async def failed_run() -> dict:
-            sync = await client.post(f"/api/v1/syncs/connections/{connection['id']}/trigger", headers=headers)
-            assert sync.status_code == 202, sync.text
-            ended = await wait_ended(client, headers, sync.json()["id"])
-            assert ended["status"] == "FAILED", ended
-            return dict((await client.get(url, headers=headers)).json())
 
-        assert (await failed_run())["consecutiveFailures"] == 1
-        after_two = await failed_run()
-        assert (after_two["status"], after_two["consecutiveFailures"]) == ("ERROR", 2)
-        disabled = await failed_run()
-        assert disabled["status"] == "PAUSED"
-        assert disabled["statusReason"].startswith("Disabled after 3 consecutive failed syncs")
-        assert_error_body(
-            await client.post(f"/api/v1/syncs/connections/{connection['id']}/trigger", headers=headers),
-            409,
-            "paused",
+async def check_auto_disable(client, headers, engine_name, fake_airbyte, database_url) -> None:
+    """The three failed runs, the 409 after, the audit event, and a resume that resets the count."""
+    connection = await make_connection(client, headers, await make_source(client, headers))
+    url = f"/api/v1/connections/{connection['id']}"
+    if engine_name == "airbyte":
+        fake_airbyte.job_result = "failed"
+    else:
+        await execute(
+            database_url,
+            "UPDATE sources SET catalog = (SELECT jsonb_agg(s) FROM jsonb_array_elements(catalog) s "
+            "WHERE s->>'name' <> 'products') WHERE id = :id",
+            id=uuid.UUID(connection["sourceId"]),
         )
-        if engine_name == "airbyte":
-            remote_id = await row(
-                database_url,
-                "SELECT external_id FROM connections WHERE id = :id",
-                id=uuid.UUID(connection["id"]),
-            )
-            assert remote_status(fake_airbyte, remote_id) == "inactive"
-        audit = (await client.get("/api/v1/audit-events?action=connection.disable", headers=headers)).json()
-        assert [(e["actor"], e["targetId"]) for e in audit["content"]] == [("system", connection["id"])]
-        # resume starts the count again
-        resumed = (await client.post(f"{url}/resume", headers=headers)).json()
-        assert (resumed["status"], resumed["consecutiveFailures"]) == ("ERROR", 0)
+
+    async def failed_run() -> dict:
+        sync = await client.post(f"/api/v1/syncs/connections/{connection['id']}/trigger", headers=headers)
+        assert sync.status_code == 202, sync.text
+        ended = await wait_ended(client, headers, sync.json()["id"])
+        assert ended["status"] == "FAILED", ended
+        return dict((await client.get(url, headers=headers)).json())
+
+    assert (await failed_run())["consecutiveFailures"] == 1
+    after_two = await failed_run()
+    assert (after_two["status"], after_two["consecutiveFailures"]) == ("ERROR", 2)
+    disabled = await failed_run()
+    assert disabled["status"] == "PAUSED"
+    assert disabled["statusReason"].startswith("Disabled after 3 consecutive failed syncs")
+    assert_error_body(
+        await client.post(f"/api/v1/syncs/connections/{connection['id']}/trigger", headers=headers),
+        409,
+        "paused",
+    )
+    if engine_name == "airbyte":
+        remote_id = await row(
+            database_url,
+            "SELECT external_id FROM connections WHERE id = :id",
+            id=uuid.UUID(connection["id"]),
+        )
+        assert remote_status(fake_airbyte, remote_id) == "inactive"
+    audit = (await client.get("/api/v1/audit-events?action=connection.disable", headers=headers)).json()
+    assert [(e["actor"], e["targetId"]) for e in audit["content"]] == [("system", connection["id"])]
+    # resume starts the count again
+    resumed = (await client.post(f"{url}/resume", headers=headers)).json()
+    assert (resumed["status"], resumed["consecutiveFailures"]) == ("ERROR", 0)
 
 
 async def wait_ended(client, headers, sync_id: str, timeout: float = 60.0) -> dict:

@@ -327,3 +327,40 @@ async def test_webhook_changes_are_audited(local_client, headers):
         ("webhook.test", created["id"]),
         ("webhook.delete", created["id"]),
     ]
+
+
+async def test_a_webhook_failing_for_too_long_is_disabled_with_a_reason(tenant, local_settings, database_url):
+    """With the retry window and the disable threshold at zero, one failed attempt ends it all.
+
+    No worker runs here: the test makes the attempt itself (what the delivery job does).
+    """
+    from ingest.db.session import create_engine, session_factory
+    from ingest.jobs.runtime import Runtime
+    from ingest.webhooks.service import attempt_delivery
+
+    headers = headers_for(tenant)
+    impatient = dataclasses.replace(
+        local_settings, webhook_retry_for_seconds=0, webhook_disable_after_seconds=0
+    )
+    engine = create_engine(database_url)
+    runtime = Runtime(settings=impatient, session_maker=session_factory(engine), database_url=database_url)
+    app = build_app(impatient, database_url, run_worker_in_process=False)
+    try:
+        with receiver() as hook:
+            hook.script = [503]
+            async with AsyncTestClient(app=app, raise_server_exceptions=False) as client:
+                created = await create(client, headers, url=hook.url)
+                url = f"/api/v1/webhooks/{created['id']}"
+                test = await client.post(f"{url}/test", headers=headers)
+                await attempt_delivery(runtime, tenant, uuid.UUID(test.json()["id"]))  # no retry left
+                webhook = (await client.get(url, headers=headers)).json()
+                [delivery] = (await client.get(f"{url}/deliveries", headers=headers)).json()["content"]
+                body = {"url": hook.url, "events": ["sync.failed"], "enabled": True}
+                put = await client.put(url, json=body, headers=headers)
+    finally:
+        await runtime.aclose()
+        await engine.dispose()
+    assert (delivery["status"], delivery["lastStatusCode"]) == ("FAILED", 503)
+    assert webhook["enabled"] is False
+    assert webhook["disabledReason"].startswith("Disabled after its deliveries failed for")
+    assert (put.json()["enabled"], put.json()["disabledReason"]) == (True, None)  # re-enabling clears it
