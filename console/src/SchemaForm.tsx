@@ -6,6 +6,10 @@ import type { JsonSchema } from "./api";
 export type Config = Record<string, unknown>;
 export const MASK = "********";
 
+function asObject(value: unknown): Config {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Config) : {};
+}
+
 function kind(schema: JsonSchema): string {
   const t = schema.type;
   if (Array.isArray(t)) return t.find((x) => x !== "null") ?? "string";
@@ -47,8 +51,12 @@ function matchOption(options: JsonSchema[], value: unknown): number {
 
 /** The initial value of a schema: its defaults, nested objects' defaults, the first `oneOf` choice. */
 export function defaultsOf(schema: JsonSchema): unknown {
-  if (schema.default !== undefined) return structuredClone(schema.default);
   const options = choices(schema);
+  const isObject = (v: unknown) => v !== null && typeof v === "object" && !Array.isArray(v);
+  // some specs give an object field a label as its default (source-file: provider "Public Web"): ignore it
+  if (schema.default !== undefined && (!(options || kind(schema) === "object") || isObject(schema.default))) {
+    return structuredClone(schema.default);
+  }
   if (options) return defaultsOf(options[0]!);
   if (kind(schema) === "object" && schema.properties) {
     const out: Config = { ...constants(schema) };
@@ -56,8 +64,7 @@ export function defaultsOf(schema: JsonSchema): unknown {
     for (const [name, prop] of ordered(schema)) {
       if (out[name] !== undefined) continue;
       const value = defaultsOf(prop);
-      const isObject = value !== null && typeof value === "object" && !Array.isArray(value);
-      if (value !== undefined && (!isObject || required.has(name) || Object.keys(value).length > 0)) {
+      if (value !== undefined && (!isObject(value) || required.has(name) || Object.keys(value as Config).length > 0)) {
         out[name] = value;
       }
     }
@@ -109,7 +116,7 @@ function Field({ name, schema, value, required, id, onChange }: FieldProps) {
       <fieldset class="nested">
         <legend>{schema.title ?? name}</legend>
         <Help id={id} schema={schema} />
-        <ObjectFields schema={schema} value={(value as Config) ?? {}} idPrefix={id} onChange={onChange} />
+        <ObjectFields schema={schema} value={asObject(value)} idPrefix={id} onChange={onChange} />
       </fieldset>
     );
   }
@@ -286,7 +293,7 @@ function Choice(props: FieldProps & { options: JsonSchema[] }) {
       <Help id={id} schema={schema} />
       <ObjectFields
         schema={option}
-        value={{ ...((value as Config) ?? {}), ...constants(option) }}
+        value={{ ...asObject(value), ...constants(option) }}
         idPrefix={`${id}-${chosen}`}
         onChange={onChange}
         hide={hidden}

@@ -196,6 +196,9 @@ export interface Connection {
   nextRunAt: string | null;
   createdAt: string;
   updatedAt: string;
+  // lifecycle fields: present when the service has pause/resume (POST /connections/{id}/pause|resume)
+  pausedAt?: string | null;
+  statusReason?: string | null;
 }
 
 export interface Sync {

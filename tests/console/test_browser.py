@@ -6,6 +6,7 @@ as a fresh tenant. Screenshots of every screen go to docs/screenshots/ (the READ
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -211,6 +212,13 @@ def test_sign_in_source_form_test_discover_connection_and_sync(service: str, pag
     history = page.get_by_role("table", name="Sync history")
     expect(history.get_by_role("row").filter(has_text="demo sync")).to_contain_text("SUCCEEDED")
     shot(page, "syncs")
+    history.get_by_role("button", name="Records").click()
+    expect(history.get_by_role("columnheader", name="Records")).to_have_attribute("aria-sort", "descending")
+    assert "sort=recordsSynced%2Cdesc" in page.url
+    page.get_by_label("Connection").select_option(label="demo sync")
+    expect(history.get_by_role("row")).to_have_count(2)  # header + the one sync
+    assert "connectionId=" in page.url
+    expect(page.get_by_text("Page 1 of 1 (1 syncs)")).to_be_visible()
 
     page.get_by_role("link", name="Tables", exact=True).click()
     expect(page.get_by_role("link", name="default.users")).to_be_visible()
@@ -237,6 +245,27 @@ def test_upload_rename_import_and_open_the_table(service: str, page: Page, tmp_p
     csv.write_text(CSV)
 
     page.get_by_role("link", name="Files", exact=True).click()
+
+    # upload progress: a 1 MB file on an upload link throttled to 512 KB/s shows the bar moving
+    big = tmp_path / "big.csv"
+    big.write_text("id,name,joined\n" + "".join(f"{i},name {i},2024-01-02\n" for i in range(45_000)))
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    throttle = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 512 * 1024}
+    cdp.send("Network.emulateNetworkConditions", throttle)
+    page.get_by_label("File to upload").set_input_files(str(big))
+    expect(page.get_by_role("progressbar", name="Upload progress")).to_be_visible()
+    page.wait_for_function(
+        "() => { const bar = document.querySelector('progress[aria-label=\"Upload progress\"]');"
+        " return bar !== null && bar.value > 0 && bar.value < bar.max; }"
+    )
+    shot(page, "upload")
+    cdp.send("Network.emulateNetworkConditions", {**throttle, "uploadThroughput": -1})
+    expect(page.get_by_role("heading", name="File big.csv")).to_be_visible()
+    expect(page.get_by_role("table", name="Preview")).to_contain_text("name 19")
+
+    page.get_by_role("link", name="Files", exact=True).click()
+    expect(page.get_by_role("table", name="Uploaded files")).to_contain_text("big.csv")
     page.get_by_label("File to upload").set_input_files(str(csv))
     expect(page.get_by_role("heading", name="File people.csv")).to_be_visible()
     preview = page.get_by_role("table", name="Preview")
@@ -324,3 +353,38 @@ def test_api_errors_show_their_message(service: str, page: Page) -> None:
     # a validation error from the API, shown as its message
     page.goto(f"{service}/console/files/{uuid.uuid4()}")
     expect(page.get_by_role("alert")).to_contain_text("not found")
+
+
+def test_generated_form_enums_oneof_choices_and_secrets(service: str, page: Page) -> None:
+    """source-file's spec: an enum with a default, a `oneOf` storage provider, `airbyte_secret` fields."""
+    sign_in_by_link(page, service, make_token([uuid.uuid4()], [READ, MANAGE], ttl=900))
+    page.get_by_role("link", name="New source").click()
+    page.get_by_label("Connector").select_option("file")
+    expect(page.get_by_label("File Format")).to_have_value("csv")  # enum, its default chosen
+    provider = page.get_by_label("Storage Provider: type")
+    expect(provider).to_have_value("0")  # the first choice
+    page.get_by_label("Name", exact=True).fill("remote file")
+    page.get_by_label("Dataset Name").fill("people")
+    page.get_by_label(re.compile(r"^URL( \*)?$")).fill("/data/people.csv")
+    provider.select_option(label="SSH: Secure Shell")
+    expect(page.get_by_label("User-Agent")).to_have_count(0)  # the HTTPS choice's field is gone
+    password = page.get_by_label("Password")
+    expect(password).to_have_attribute("type", "password")
+    page.get_by_label(re.compile(r"^User( \*)?$")).fill("etl")
+    page.get_by_label("Host").fill("files.example.com")
+    password.fill("s3cret-value")
+    page.get_by_role("button", name="Create source").click()
+    expect(page.get_by_role("heading", name="Source remote file")).to_be_visible()
+    page.get_by_text("Configuration").click()
+    expect(page.locator("pre.config-view")).to_contain_text('"password": "********"')
+    assert "s3cret-value" not in page.content()
+
+    page.get_by_role("link", name="Edit").click()
+    expect(page.get_by_label("Storage Provider: type")).to_have_value("4")  # SSH, recognised by its const
+    expect(page.get_by_label("Host")).to_have_value("files.example.com")
+    expect(page.get_by_label("Password")).to_have_value("********")  # sent back as is: the stored value stays
+    expect(page.get_by_label("Password")).to_have_attribute("type", "password")
+    page.get_by_label("Name", exact=True).fill("remote file (renamed)")
+    shot(page, "source-edit")
+    page.get_by_role("button", name="Save source").click()
+    expect(page.get_by_role("heading", name="Source remote file (renamed)")).to_be_visible()

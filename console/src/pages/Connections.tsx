@@ -80,6 +80,7 @@ export function ConnectionsPage() {
                   </td>
                   <td>
                     <Status value={c.status} />
+                    {c.statusReason ? <div class="status-message">{c.statusReason}</div> : null}
                   </td>
                   <td>{c.syncMode}</td>
                   <td>
@@ -96,6 +97,17 @@ export function ConnectionsPage() {
                         action={() => trigger(c)}
                         onError={setError}
                       />
+                      {"pausedAt" in c ? (
+                        <ActionButton
+                          label={c.status === "PAUSED" ? "Resume" : "Pause"}
+                          ariaLabel={`${c.status === "PAUSED" ? "Resume" : "Pause"} ${c.name}`}
+                          action={async () => {
+                            await post(`/connections/${c.id}/${c.status === "PAUSED" ? "resume" : "pause"}`);
+                            await connections.reload();
+                          }}
+                          onError={setError}
+                        />
+                      ) : null}
                       <a class="button plain" href={href(`/connections/${c.id}/edit`)} aria-label={`Edit ${c.name}`}>
                         Edit
                       </a>
