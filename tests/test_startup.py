@@ -63,6 +63,11 @@ def serve(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[st
         ({"INGEST_CATALOG_TYPE": "rest"}, "INGEST_CATALOG_URI is required when INGEST_CATALOG_TYPE=rest"),
         # the checks every setting of a kind gets, whoever added it
         ({"INGEST_WEBHOOK_TIMEOUT_SECONDS": "-1"}, "INGEST_WEBHOOK_TIMEOUT_SECONDS must not be negative"),
+        ({"INGEST_CORS_ORIGINS": "admin.example.com"}, "INGEST_CORS_ORIGINS must be a URL with scheme http"),
+        (
+            {"INGEST_CORS_ORIGINS": "https://admin.example.com,https://other.example.com/console"},
+            "INGEST_CORS_ORIGINS entries must be origins like https://admin.example.com (no path)",
+        ),
     ],
 )
 def test_serve_refuses_to_start_naming_the_setting(tmp_path: Path, env: dict[str, str], line: str) -> None:

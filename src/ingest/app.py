@@ -246,7 +246,7 @@ def cors_config(settings: Settings) -> CORSConfig | None:
     if not settings.cors_origins:
         return None
     return CORSConfig(
-        allow_origins=settings.cors_origins,
+        allow_origins=[o if o == "*" else o.strip().rstrip("/") for o in settings.cors_origins],
         allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "X-Tenant-Id"],
         allow_credentials=False,  # bearer tokens, never cookies

@@ -244,6 +244,14 @@ class Settings:
                 _url(f.name, value, _HTTP)
         if {a.strip().lower() for a in self.jwt_algorithms} & {"none", ""}:
             raise SettingsError("INGEST_JWT_ALGORITHMS must not allow 'none'")
+        for origin in self.cors_origins:
+            if origin != "*":
+                _url("cors_origins", origin, _HTTP)
+                parts = urlsplit(origin.strip())
+                if parts.path not in ("", "/") or parts.query or parts.fragment:
+                    raise SettingsError(
+                        "INGEST_CORS_ORIGINS entries must be origins like https://admin.example.com (no path)"
+                    )
         if self.engine == "airbyte":
             self._check_airbyte()
 
