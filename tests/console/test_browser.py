@@ -200,6 +200,13 @@ def test_sign_in_source_form_test_discover_connection_and_sync(service: str, pag
     expect(row).to_contain_text("At 03:00, only on Monday")
     shot(page, "connections")
 
+    # pause and resume (POST /connections/{id}/pause|resume)
+    page.get_by_role("button", name="Pause demo sync").click()
+    expect(row.get_by_text("PAUSED", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Resume demo sync").click()
+    expect(page.get_by_role("button", name="Pause demo sync")).to_be_visible()
+    expect(row.get_by_text("PAUSED", exact=True)).to_have_count(0)
+
     # trigger, watch it run to SUCCEEDED
     page.get_by_role("button", name="Sync demo sync now").click()
     expect(page.get_by_role("heading", name="Sync of demo sync")).to_be_visible()
