@@ -48,7 +48,7 @@ CREATE TABLE orders (
   paid boolean NOT NULL, gift boolean, status varchar(16) NOT NULL, note text
 );
 INSERT INTO orders
-SELECT g, (g * 7919) % 100000, (g % 20)::smallint, ((g * 37) % 1000000) / 100.0,
+SELECT g, (g::bigint * 7919) % 100000, (g % 20)::smallint, ((g::bigint * 37) % 1000000) / 100.0,
        CASE WHEN g % 5 = 0 THEN NULL ELSE (g % 1000) / 100.0 END,
        DATE '2020-01-01' + (g % 1500), CASE WHEN g % 3 = 0 THEN NULL ELSE DATE '2020-01-05' + (g % 1500) END,
        TIMESTAMPTZ '2020-01-01 00:00:00+00' + g * INTERVAL '1 second', g % 2 = 0,

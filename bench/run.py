@@ -1,4 +1,4 @@
-"""`make bench`: the file import benchmark through the API, then the sync benchmark when it exists."""
+"""`make bench`: the file import benchmark through the API, the sync benchmark, the database benchmark."""
 
 import subprocess
 import sys
@@ -14,6 +14,9 @@ def main() -> int:
         code = subprocess.call([sys.executable, str(syncs)]) or code
     else:
         print("bench/syncs_bench.py not found: sync benchmark skipped")
+    # database sources: PostgreSQL (and MySQL) `orders` through the API against the server's export
+    databases = [sys.executable, str(HERE / "databases_bench.py"), "--rows", "1000000", "--mysql"]
+    code = subprocess.call(databases) or code
     return code
 
 
