@@ -1,11 +1,11 @@
-"""JWT bearer authentication -> `Principal`, and the permission guards."""
+"""Authentication (a JWT bearer token or an `X-API-KEY`) -> `Principal`, and the permission guards."""
 
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import jwt
@@ -13,7 +13,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
-from ingest.core.errors import ForbiddenError, UnauthorizedError
+from ingest.core.errors import ForbiddenError, InvalidRequestError, UnauthorizedError
 from ingest.core.logging import get_logger
 from ingest.core.settings import Settings
 
@@ -24,6 +24,7 @@ PERMISSION_MANAGE = "data:ingestion:manage"
 DEV_SECRET_FILE = "dev-jwt-secret"
 PUBLIC_PATHS = {"/health", "/ready"}
 PUBLIC_PREFIXES = ("/schema",)
+API_KEY_HEADER = "X-API-KEY"
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,20 @@ class Principal:
     subject: str
     tenant_ids: frozenset[uuid.UUID]
     permissions: frozenset[str]
+    # set when the caller authenticated with an API key (then `tenant_ids` holds exactly its tenant)
+    api_key_id: uuid.UUID | None = None
+    api_key_prefix: str | None = None
 
 
-def dev_secret(data_dir: Path) -> str:
-    """The development signing key: generated once into the data dir (0600) and reused by `ingest token`."""
-    path = data_dir / DEV_SECRET_FILE
+class ApiKeyVerifier(Protocol):
+    """Turns a presented `X-API-KEY` into a Principal; 401 (one message for every failure) otherwise."""
+
+    async def verify(self, key: str) -> Principal: ...
+
+
+def dev_secret(data_dir: Path, name: str = DEV_SECRET_FILE) -> str:
+    """A development key: generated once into the data dir (0600) and reused (by `ingest token`, too)."""
+    path = data_dir / name
     if path.exists():
         return path.read_text().strip()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -148,12 +158,20 @@ def _uuids(value: Any) -> list[uuid.UUID]:
 
 
 class JWTAuthenticationMiddleware(AbstractAuthenticationMiddleware):
-    """Puts a `Principal` on every request but the public ones; 401 on any token problem."""
+    """Puts a `Principal` on every request but the public ones; 401 on any token or key problem."""
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         header = connection.headers.get("authorization")
+        api_key = connection.headers.get(API_KEY_HEADER)
+        if api_key is not None:
+            if header:
+                raise InvalidRequestError(
+                    f"Send either {API_KEY_HEADER} or an Authorization header, not both"
+                )
+            key_verifier: ApiKeyVerifier = connection.app.state.api_key_verifier
+            return AuthenticationResult(user=await key_verifier.verify(api_key.strip()), auth=None)
         if not header:
             raise UnauthorizedError("Missing Authorization header")
         scheme, _, token = header.partition(" ")

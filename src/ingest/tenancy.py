@@ -24,11 +24,23 @@ def parse_tenant(value: str | None) -> uuid.UUID:
 
 
 async def provide_tenant_id(request: Request[Any, Any, Any]) -> uuid.UUID:
-    """The request's tenant: 400 when missing or not a UUID, 403 when the token does not grant it."""
+    """The request's tenant: 400 when missing or not a UUID, 403 when the token does not grant it.
+
+    An API key belongs to one tenant: the header may be left out (the key's tenant applies) or must name it.
+    """
     # read here rather than declared as a header parameter: the OpenAPI document declares the header
     # once, as the `TenantId` security scheme every tenant-scoped operation requires
-    tenant = parse_tenant(request.headers.get(TENANT_HEADER))
-    if tenant not in principal_of(request).tenant_ids:
+    header = request.headers.get(TENANT_HEADER)
+    principal = principal_of(request)
+    if principal.api_key_id is not None:
+        if not header:
+            return next(iter(principal.tenant_ids))
+        tenant = parse_tenant(header)
+        if tenant not in principal.tenant_ids:
+            raise ForbiddenError(f"API key does not grant access to tenant {tenant}")
+        return tenant
+    tenant = parse_tenant(header)
+    if tenant not in principal.tenant_ids:
         raise ForbiddenError(f"Token does not grant access to tenant {tenant}")
     return tenant
 

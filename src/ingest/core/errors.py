@@ -9,9 +9,10 @@ class AppError(Exception):
     status_code: ClassVar[int] = 500
     retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers or {}  # answered with the error (Retry-After, rate-limit state)
 
 
 class InvalidRequestError(AppError):
@@ -40,6 +41,11 @@ class PayloadTooLargeError(AppError):
 
 class UnsupportedMediaError(AppError):
     status_code = 415
+
+
+class TooManyRequestsError(AppError):
+    status_code = 429
+    retryable = True
 
 
 class UpstreamError(AppError):
