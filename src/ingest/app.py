@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from ingest import __version__
 from ingest.audit.service import track_inserts
 from ingest.audit_hook import REQUEST_ID_SCOPE_KEY, audit_request, request_id_from
+from ingest.api_keys.service import DatabaseApiKeyVerifier
 from ingest.auth import JWTAuthenticationMiddleware, Principal, TokenVerifier, requires_read
 from ingest.core.errors import AppError
 from ingest.core.logging import configure_logging, get_logger
@@ -71,7 +72,9 @@ def _validation_message(exc: ValidationException) -> str:
 
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorResponse]:
     if isinstance(exc, AppError):
-        return error_response(request, exc.status_code, exc.message)
+        response = error_response(request, exc.status_code, exc.message)
+        response.headers.update(exc.headers)
+        return response
     if isinstance(exc, ValidationException):
         return error_response(request, 400, _validation_message(exc))
     if isinstance(exc, HTTPException):
@@ -219,6 +222,7 @@ def route_handlers() -> list[Any]:
     """Every controller of the API (the domains register here)."""
     from ingest import console
     from ingest.audit import controller as audit
+    from ingest.api_keys import controller as api_keys
     from ingest.connections import controller as connections
     from ingest.files import controller as files
     from ingest.sources import controller as sources
@@ -238,6 +242,7 @@ def route_handlers() -> list[Any]:
         *console.route_handlers(),
         *audit.route_handlers(),
         *webhooks.route_handlers(),
+        *api_keys.route_handlers(),
     ]
 
 
@@ -288,6 +293,7 @@ def create_app(
         app.state.session_maker = maker
         app.state.runtime = runtime
         app.state.job_app = job_app
+        app.state.api_key_verifier = DatabaseApiKeyVerifier(maker, settings)
         worker_task: asyncio.Task[None] | None = None
         async with job_app.open_async():
             if run_worker_flag:

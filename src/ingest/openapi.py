@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 BEARER_SCHEME = "BearerToken"
 TENANT_SCHEME = "TenantId"
+API_KEY_SCHEME = "ApiKey"
 
 SECURITY_SCHEMES: dict[str, SecurityScheme] = {
     BEARER_SCHEME: SecurityScheme(
@@ -41,6 +42,13 @@ SECURITY_SCHEMES: dict[str, SecurityScheme] = {
         security_scheme_in="header",
         description="The tenant (a UUID) the call acts for; it must be one of the token's tenants",
     ),
+    API_KEY_SCHEME: SecurityScheme(
+        type="apiKey",
+        name="X-API-KEY",
+        security_scheme_in="header",
+        description="A key from POST /api/v1/api-keys, instead of (never with) a bearer token; it belongs to "
+        "one tenant, so X-Tenant-Id may be left out or must name that tenant",
+    ),
 }
 
 UPSTREAM = (502, 503, 504)
@@ -48,12 +56,13 @@ UPSTREAM = (502, 503, 504)
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Invalid request",
-    401: "Missing, malformed, expired or unverifiable bearer token",
-    403: "The token lacks the permission, or does not grant the tenant in X-Tenant-Id",
+    401: "Missing, malformed, expired or unverifiable bearer token, or an invalid, expired or revoked API key",
+    403: "The token or key lacks the permission, or does not grant the tenant in X-Tenant-Id",
     404: "No such object for this tenant (another tenant's object answers the same)",
     409: "The object's current state does not allow this",
     413: "The request body is too large",
     415: "The request body's content type (or file format) is not supported",
+    429: "The tenant's (or the API key's) rate limit is spent: retry after Retry-After seconds",
     502: "A connector or an upstream system failed",
     503: "An upstream system is unavailable",
     504: "An upstream system did not answer in time",
@@ -93,12 +102,12 @@ def is_tenant_scoped(handler: HTTPRouteHandler) -> bool:
 
 
 def security_for(handler: HTTPRouteHandler) -> list[SecurityRequirement]:
-    """The schemes a call needs: none (public), the bearer token, and the tenant header when scoped."""
+    """The schemes a call needs: none (public); the bearer token, with the tenant header when scoped; or a key."""
     if is_public(handler):
         return []
     if is_tenant_scoped(handler):
-        return [{BEARER_SCHEME: [], TENANT_SCHEME: []}]
-    return [{BEARER_SCHEME: []}]
+        return [{BEARER_SCHEME: [], TENANT_SCHEME: []}, {API_KEY_SCHEME: []}]
+    return [{BEARER_SCHEME: []}, {API_KEY_SCHEME: []}]
 
 
 def automatic_errors(route: HTTPRoute, handler: HTTPRouteHandler) -> dict[int, ResponseSpec]:
@@ -115,6 +124,7 @@ def automatic_errors(route: HTTPRoute, handler: HTTPRouteHandler) -> dict[int, R
     found: dict[int, ResponseSpec] = {400: error_spec(400, "Invalid request: " + ", ".join(reasons))}
     if not is_public(handler):
         found[401] = error_spec(401)
+        found[429] = error_spec(429)  # ingest.ratelimit, on every authenticated call
     if not is_public(handler) and (tenant or handler.resolve_guards()):
         found[403] = error_spec(403)
     if route.path_parameters:

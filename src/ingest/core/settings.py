@@ -113,6 +113,9 @@ class Settings:
     jwt_permissions_claim: str = "permissions"
     jwt_jwks_cache_seconds: int = 300
 
+    # API keys: the server key of their HMAC (unset: a development key in the data dir)
+    api_key_secret: str | None = None
+
     # secrets at rest: comma-separated `kid:base64key` pairs, the first one encrypts
     secret_key: str | None = None
 

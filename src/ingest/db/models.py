@@ -197,3 +197,19 @@ class WebhookAttempt(Base):
     duration_ms: Mapped[int] = mapped_column(Integer, nullable=False)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class ApiKey(TenantOwned, Base):
+    """A machine credential bound to one tenant; only a keyed hash of the secret is stored."""
+
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    # the public part of the key, unique: how a presented key finds its row
+    prefix: Mapped[str] = mapped_column(String(32), nullable=False, unique=True)
+    key_hash: Mapped[str] = mapped_column(String(128), nullable=False)  # HMAC-SHA256, hex
+    permissions: Mapped[list[str]] = mapped_column(JSONB, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(255), nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
