@@ -37,6 +37,7 @@ from ingest.jobs.queue import create_job_app
 from ingest.jobs.runtime import Runtime, set_runtime
 from ingest.jobs.worker import run_worker
 from ingest.openapi import SECURITY_SCHEMES, document_routes
+from ingest.ratelimit import RateLimiter, create_store, rate_limit_middleware
 from ingest.tenancy import TENANT_DEPENDENCY
 
 log = get_logger("ingest.app")
@@ -294,6 +295,12 @@ def create_app(
         app.state.runtime = runtime
         app.state.job_app = job_app
         app.state.api_key_verifier = DatabaseApiKeyVerifier(maker, settings)
+        limiter: RateLimiter | None = None
+        if settings.rate_limit_enabled:
+            store = create_store(settings, url)
+            await store.open()
+            limiter = RateLimiter(settings, store)
+        app.state.rate_limiter = limiter
         worker_task: asyncio.Task[None] | None = None
         async with job_app.open_async():
             if run_worker_flag:
@@ -306,6 +313,8 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await worker_task
                 await runtime.aclose()
+                if limiter is not None:
+                    await limiter.aclose()
         if engine is not None:
             await engine.dispose()
 
@@ -320,6 +329,7 @@ def create_app(
                 JWTAuthenticationMiddleware,
                 exclude=[r"^/health$", r"^/ready$", r"^/schema"],
             ),
+            rate_limit_middleware,
         ],
         state=State({"token_verifier": verifier, "settings": settings}),
         openapi_config=OpenAPIConfig(

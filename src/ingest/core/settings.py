@@ -116,6 +116,21 @@ class Settings:
     # API keys: the server key of their HMAC (unset: a development key in the data dir)
     api_key_secret: str | None = None
 
+    # rate limits: token buckets per tenant and per API key (rate = tokens a second, burst = bucket size)
+    rate_limit_enabled: bool = True
+    rate_limit_read_rate: float = 50.0  # GET and HEAD
+    rate_limit_read_burst: int = 200
+    rate_limit_rate: float = 10.0  # every other change
+    rate_limit_burst: int = 50
+    rate_limit_heavy_rate: float = 1.0  # uploads, imports and sync triggers
+    rate_limit_heavy_burst: int = 10
+    rate_limit_key_fraction: float = 0.5  # an API key's own bucket: this share of its tenant's
+    redis_url: str | None = None  # the rate-limit buckets in Redis instead of PostgreSQL
+
+    # telemetry
+    metrics_auth: str = "open"  # GET /metrics: open, token (Bearer INGEST_METRICS_TOKEN) or off
+    metrics_token: str | None = None
+
     # secrets at rest: comma-separated `kid:base64key` pairs, the first one encrypts
     secret_key: str | None = None
 
