@@ -7,9 +7,21 @@ from typing import Any
 import structlog
 
 
+def add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Every line written inside a traced request or job names its trace and span."""
+    from ingest.core import observe
+
+    ids = observe.trace_ids()
+    if ids is not None:
+        event.setdefault("trace_id", ids[0])
+        event.setdefault("span_id", ids[1])
+    return event
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

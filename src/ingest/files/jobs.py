@@ -6,7 +6,7 @@ from typing import Any
 import procrastinate
 
 from ingest.files.service import IMPORT_QUEUE, IMPORT_TASK, mark_abandoned, run_import
-from ingest.jobs.queue import on_abandoned, tasks
+from ingest.jobs.queue import on_abandoned, tasks, traced
 from ingest.jobs.runtime import get_runtime
 
 
@@ -18,6 +18,7 @@ from ingest.jobs.runtime import get_runtime
     pass_context=True,
     retry=procrastinate.RetryStrategy(max_attempts=3, wait=5),
 )
+@traced(IMPORT_TASK)
 async def import_file(context: procrastinate.JobContext, tenant_id: str, file_id: str) -> None:
     """Import one configured file; a retry after a dead worker finds an earlier commit by the import id."""
     await run_import(get_runtime(), uuid.UUID(tenant_id), uuid.UUID(file_id))

@@ -8,6 +8,7 @@ nothing under its id and may be started again, after fixing its schema if needed
 
 import asyncio
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ingest.core import decimals
+from ingest.core import decimals, observe
 from ingest.core.errors import AppError, ConflictError, InvalidRequestError, NotFoundError
 from ingest.core.logging import get_logger
 from ingest.core.types import FILE_COLUMN_TYPES, MAX_DECIMAL_PRECISION, ColumnType, TypeSpec
@@ -509,6 +510,7 @@ async def run_import(
         file.records_imported = 0
         await session.commit()
     log.info("files.import.started", tenant=str(tenant_id), file_id=str(file_id), attempt=file.attempts)
+    started = time.monotonic()
 
     rows_seen = [0]
 
@@ -570,6 +572,7 @@ async def run_import(
             error_message=e.message,
             completed_at=_now(),
         )
+        observe.import_finished(FileStatus.FAILED, time.monotonic() - started, 0, file.file_size)
         return ImportOutcome(FileStatus.FAILED, 0, total, e.message)
     except Exception as e:
         log.error("files.import.error", tenant=str(tenant_id), file_id=str(file_id), exc_info=e)
@@ -577,6 +580,7 @@ async def run_import(
         await _save(
             runtime, tenant_id, file_id, status=FileStatus.FAILED, error_message=message, completed_at=_now()
         )
+        observe.import_finished(FileStatus.FAILED, time.monotonic() - started, 0, file.file_size)
         return ImportOutcome(FileStatus.FAILED, 0, total, message)
 
     rows = result.rows_written
@@ -599,6 +603,7 @@ async def run_import(
         already_applied=result.already_applied,
         snapshot_id=result.snapshot_id,
     )
+    observe.import_finished(FileStatus.COMPLETED, time.monotonic() - started, rows, file.file_size)
     return ImportOutcome(FileStatus.COMPLETED, rows, rows)
 
 

@@ -12,6 +12,7 @@ from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
 from pyiceberg.table import Table
 
+from ingest.core import observe
 from ingest.core.errors import NotFoundError
 from ingest.core.settings import Settings
 from ingest.iceberg import care
@@ -121,16 +122,17 @@ class Warehouse:
     ) -> WriteResult:
         """See `ingest.iceberg.writer.write_frame`."""
         ref = self.ref(tenant_id, schema, table)
-        return write_frame(
-            self.catalog,
-            ref.identifier,
-            source,
-            job_id=job_id,
-            mode=mode,
-            column_mappings=column_mappings,
-            progress=progress,
-            explain=explain,
-        )
+        with observe.span("iceberg.commit", table=table, mode=str(mode.value), job_id=job_id):
+            return write_frame(
+                self.catalog,
+                ref.identifier,
+                source,
+                job_id=job_id,
+                mode=mode,
+                column_mappings=column_mappings,
+                progress=progress,
+                explain=explain,
+            )
 
     def write_batches(
         self,
@@ -146,15 +148,16 @@ class Warehouse:
     ) -> WriteResult:
         """See `ingest.iceberg.writer.write_batches`."""
         ref = self.ref(tenant_id, schema, table)
-        return write_batches(
-            self.catalog,
-            ref.identifier,
-            batches,
-            job_id=job_id,
-            mode=mode,
-            primary_key=primary_key,
-            progress=progress,
-        )
+        with observe.span("iceberg.commit", table=table, mode=str(mode.value), job_id=job_id):
+            return write_batches(
+                self.catalog,
+                ref.identifier,
+                batches,
+                job_id=job_id,
+                mode=mode,
+                primary_key=primary_key,
+                progress=progress,
+            )
 
     def job_rows(self, tenant_id: UUID, schema: str | None, table: str, job_id: str) -> int | None:
         """Rows a job committed (None when it committed nothing): how a retried job knows it is done."""

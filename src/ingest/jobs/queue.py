@@ -1,12 +1,15 @@
 """The durable job queue (procrastinate on PostgreSQL) and transactional enqueueing."""
 
+import functools
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import procrastinate
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from ingest.core import observe
 
 NAMESPACE = "ingest"
 
@@ -25,6 +28,27 @@ def on_abandoned(task_name: str) -> Callable[[AbandonHook], AbandonHook]:
         return fn
 
     return register
+
+
+# Tasks that continue the trace of the request that enqueued them: `defer` stores its `traceparent`.
+traced_tasks: set[str] = set()
+Task = TypeVar("Task", bound=Callable[..., Awaitable[Any]])
+
+
+def traced(task_name: str) -> Callable[[Task], Task]:
+    """Under `@tasks.task(name=...)`: the job runs in a span that is a child of the enqueuing request."""
+
+    def wrap(fn: Task) -> Task:
+        traced_tasks.add(task_name)
+
+        @functools.wraps(fn)
+        async def run(*args: Any, traceparent: str | None = None, **kwargs: Any) -> Any:
+            with observe.continue_trace(f"job {task_name}", traceparent):
+                return await fn(*args, **kwargs)
+
+        return cast(Task, run)
+
+    return wrap
 
 
 TASK_MODULES = [
@@ -79,6 +103,8 @@ async def defer(
     **args: Any,
 ) -> int:
     """Enqueue a job inside the caller's transaction: it exists exactly when the rows it works on do."""
+    if task_name in traced_tasks:
+        args["traceparent"] = observe.traceparent()
     result = await session.execute(
         _DEFER_SQL,
         {

@@ -3,12 +3,13 @@
 import uuid
 from typing import Any
 
-from ingest.jobs.queue import on_abandoned, tasks
+from ingest.jobs.queue import on_abandoned, tasks, traced
 from ingest.jobs.runtime import get_runtime
 from ingest.syncs.service import SyncRunner, abandon_sync
 
 
 @tasks.task(name="syncs.run", queue="syncs")
+@traced("syncs.run")
 async def run_sync(sync_id: str, tenant_id: str) -> None:
     await SyncRunner(get_runtime(), uuid.UUID(tenant_id), uuid.UUID(sync_id)).run()
 

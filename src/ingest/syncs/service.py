@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.connections.service import ConnectionService, ConnectionStatus, stored_choices, table_name
+from ingest.core import observe
 from ingest.core.errors import (
     AppError,
     ConflictError,
@@ -534,6 +535,7 @@ class SyncRunner:
             finish(sync, status, message)
             sync.records_synced = outcome.records if outcome else (self.records or None)
             sync.bytes_synced = outcome.bytes if outcome else None
+            ended = (sync.duration_ms, sync.records_synced, sync.bytes_synced)
             await sync_event(session, sync)
             connections = ConnectionService(session, self.tenant_id, self.runtime)
             connection = await connections.get(sync.connection_id)
@@ -546,6 +548,8 @@ class SyncRunner:
             elif status == SyncStatus.FAILED:
                 await connections.record_failure(connection, message)
         log.info("syncs.ended", sync_id=str(self.sync_id), status=status, tenant=str(self.tenant_id))
+        duration_ms, records, nbytes = ended
+        observe.sync_finished(status, None if duration_ms is None else duration_ms / 1000, records, nbytes)
 
 
 async def abandon_sync(tenant_id: uuid.UUID, sync_id: uuid.UUID, runtime: Runtime, message: str) -> None:
@@ -559,3 +563,4 @@ async def abandon_sync(tenant_id: uuid.UUID, sync_id: uuid.UUID, runtime: Runtim
         connections = ConnectionService(session, tenant_id, runtime)
         connection = await connections.get(found[0].connection_id)
         await connections.record_failure(connection, message)
+    observe.sync_finished(SyncStatus.FAILED, None, None, None)

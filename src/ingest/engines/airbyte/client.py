@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from ingest.core import observe
 from ingest.core.errors import (
     AppError,
     ConflictError,
@@ -237,12 +238,22 @@ class AirbyteClient:
             reraise=True,
         )
         request = _Request(method, url, json_body, params, call, recover, timeout, operation, config)
+        outcome, tries = "error", 0
         try:
             async for attempt in retrying:
+                tries = attempt.retry_state.attempt_number
                 with attempt:
-                    return await self._attempt(request)
+                    result = await self._attempt(request)
+                    outcome = "ok"
+                    return result
         except _Transient as failure:
+            outcome = "upstream_error"
             raise self._final_error(failure, operation, timeout, attempts) from None
+        except AppError as exc:
+            outcome = "client_error" if exc.status_code < 500 else "upstream_error"
+            raise
+        finally:
+            observe.airbyte_call(operation, outcome, max(0, tries - 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, state: RetryCallState, operation: str) -> float:

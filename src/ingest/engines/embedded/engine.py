@@ -1,12 +1,15 @@
 """EmbeddedEngine: runs PyPI Airbyte connectors as local subprocesses, one venv per connector version."""
 
 import asyncio
+import contextlib
 import json
 import os
+import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ingest.core import observe
 from ingest.core.errors import ConnectorCancelledError, ConnectorError
 from ingest.core.settings import Settings
 from ingest.engines.base import (
@@ -167,10 +170,13 @@ class EmbeddedEngine:
         timeout = self.settings.connector_timeout_seconds
         workdir = private_workdir()
         messages: list[dict[str, Any]] = []
+        telemetry = contextlib.ExitStack()
+        telemetry.enter_context(observe.span(f"connector.{command}", connector=connector.id))
         try:
             if config is not None:
                 argv += ["--config", str(write_private_json(workdir, "config.json", dict(config)))]
             process = await spawn(argv, workdir)
+            telemetry.enter_context(observe.connector_running())
             stderr_task = asyncio.create_task(pump_stderr(process.stderr, diagnostics))
             try:
                 async with asyncio.timeout(timeout):
@@ -189,6 +195,7 @@ class EmbeddedEngine:
                 await _finish(stderr_task)
         finally:
             remove_workdir(workdir)
+            telemetry.__exit__(*sys.exc_info())
         if returncode != 0 and not (allow_failure and messages):
             reason = diagnostics.last_error or f"exited with code {returncode}"
             raise diagnostics.error(f"connector {connector.id} {command} failed: {reason}")
@@ -304,6 +311,8 @@ class ConnectorRun:
         argv = await engine._argv(connector, "read")
         workdir = private_workdir()
         stop_reason: list[str] = []
+        telemetry = contextlib.ExitStack()
+        telemetry.enter_context(observe.span("connector.read", connector=connector.id))
         try:
             argv += ["--config", str(write_private_json(workdir, "config.json", dict(request.config)))]
             argv += [
@@ -314,6 +323,7 @@ class ConnectorRun:
                 state = state_file_payload(request.state)
                 argv += ["--state", str(write_private_json(workdir, "state.json", state))]
             process = await spawn(argv, workdir)
+            telemetry.enter_context(observe.connector_running())
             self.pid = process.pid
             stderr_task = asyncio.create_task(pump_stderr(process.stderr, self.diagnostics))
 
@@ -347,6 +357,7 @@ class ConnectorRun:
                 await _finish(stderr_task)
         finally:
             remove_workdir(workdir)
+            telemetry.__exit__(*sys.exc_info())
         if stop_reason == ["cancelled"]:
             raise ConnectorCancelledError(f"connector {connector.id} read was cancelled")
         if stop_reason == ["timeout"]:
