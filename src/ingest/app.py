@@ -18,12 +18,12 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.spec import Components
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ingest import __version__
+from ingest import __version__, metrics, tracing
 from ingest.audit.service import track_inserts
 from ingest.audit_hook import REQUEST_ID_SCOPE_KEY, audit_request, request_id_from
 from ingest.api_keys.service import DatabaseApiKeyVerifier
@@ -272,6 +272,14 @@ def create_app(
     if configure_logs:
         configure_logging(settings.log_level, settings.log_format)
     verifier = TokenVerifier(settings)
+    metrics.install()
+    tracing.install("ingest-api")
+    metrics_route = metrics.metrics_handler(settings)
+    metrics_schemes: dict[str, SecurityScheme] = {}
+    if settings.metrics_auth == "token":
+        metrics_schemes["MetricsToken"] = SecurityScheme(
+            type="http", scheme="bearer", description="INGEST_METRICS_TOKEN (GET /metrics only)"
+        )
     run_worker_flag = settings.run_worker if run_worker_in_process is None else run_worker_in_process
 
     @contextlib.asynccontextmanager
@@ -315,16 +323,19 @@ def create_app(
                 await runtime.aclose()
                 if limiter is not None:
                     await limiter.aclose()
+                metrics.process_exited()
         if engine is not None:
             await engine.dispose()
 
     app = Litestar(
-        route_handlers=route_handlers(),
+        route_handlers=[*route_handlers(), *([metrics_route] if metrics_route else [])],
         lifespan=[lifespan],
         dependencies={"db_session": Provide(provide_db_session), "runtime": Provide(provide_runtime)},
         exception_handlers={Exception: handle_exception},
         middleware=[
+            tracing.tracing_middleware,  # outermost: the request log line carries the trace id
             request_log_middleware,
+            metrics.metrics_middleware,
             DefineMiddleware(
                 JWTAuthenticationMiddleware,
                 exclude=[r"^/health$", r"^/ready$", r"^/schema"],
@@ -339,7 +350,7 @@ def create_app(
             "imports "
             "into Apache Iceberg.",
             path="/schema",
-            components=Components(security_schemes=dict(SECURITY_SCHEMES)),
+            components=Components(security_schemes={**SECURITY_SCHEMES, **metrics_schemes}),
         ),
         cors_config=cors_config(settings),
         request_max_body_size=10 * 1024 * 1024,

@@ -47,6 +47,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(settings.log_level, settings.log_format)
     url = resolve_database_url(settings)
 
+    from ingest import metrics, tracing
+
+    metrics.install()
+    tracing.install("ingest-worker")
+
     async def main() -> None:
         async with open_runtime(settings, url, pool_size=settings.worker_concurrency + 2) as runtime:
             set_runtime(runtime)
@@ -54,7 +59,11 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
             async with job_app.open_async():
                 await run_worker(job_app, settings, install_signal_handlers=True)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    finally:
+        metrics.process_exited()
+        tracing.shutdown()
     return 0
 
 
