@@ -1,4 +1,4 @@
-"""`make bench`: the file import benchmark through the API, the sync benchmark, the database benchmark."""
+"""`make bench`: file imports through the API, syncs, database sources, and the rate-limit overhead."""
 
 import subprocess
 import sys
@@ -17,6 +17,7 @@ def main() -> int:
     # database sources: PostgreSQL (and MySQL) `orders` through the API against the server's export
     databases = [sys.executable, str(HERE / "databases_bench.py"), "--rows", "1000000", "--mysql"]
     code = subprocess.call(databases) or code
+    code = subprocess.call([sys.executable, str(HERE / "ratelimit_bench.py")]) or code
     return code
 
 
