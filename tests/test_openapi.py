@@ -59,11 +59,11 @@ def test_statuses_follow_from_each_route_shape():
     }
     for method, path, operation in _operations(document):
         responses = set(operation["responses"])
-        if path in {"/health", "/ready"}:
+        if path in {"/health", "/ready", "/metrics"}:
             assert not operation.get("security"), path
             assert "401" not in responses
             continue
-        assert {"401", "403"} <= responses, f"{method} {path}"
+        assert {"401", "403", "429"} <= responses, f"{method} {path}"
         assert any("BearerToken" in s for s in operation["security"]), f"{method} {path}"
         if "{" in path:
             assert "404" in responses, f"{method} {path}"
@@ -75,5 +75,9 @@ def test_statuses_follow_from_each_route_shape():
     paths = document["paths"]
     assert "409" in paths["/api/v1/syncs/connections/{connection_id}/trigger"]["post"]["responses"]
     assert {"502", "503", "504"} <= set(paths["/api/v1/sources/{source_id}/test"]["post"]["responses"])
-    assert paths["/api/v1/me"]["get"]["security"] == [{"BearerToken": [], "TenantId": []}]
-    assert paths["/api/v1/sources/connector-types"]["get"]["security"] == [{"BearerToken": []}]
+    assert paths["/api/v1/me"]["get"]["security"] == [{"BearerToken": [], "TenantId": []}, {"ApiKey": []}]
+    assert paths["/api/v1/sources/connector-types"]["get"]["security"] == [
+        {"BearerToken": []},
+        {"ApiKey": []},
+    ]
+    assert schemes["ApiKey"] == {**schemes["ApiKey"], "type": "apiKey", "in": "header", "name": "X-API-KEY"}

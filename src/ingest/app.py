@@ -18,7 +18,7 @@ from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig, ResponseSpec
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -275,11 +275,6 @@ def create_app(
     metrics.install()
     tracing.install("ingest-api")
     metrics_route = metrics.metrics_handler(settings)
-    metrics_schemes: dict[str, SecurityScheme] = {}
-    if settings.metrics_auth == "token":
-        metrics_schemes["MetricsToken"] = SecurityScheme(
-            type="http", scheme="bearer", description="INGEST_METRICS_TOKEN (GET /metrics only)"
-        )
     run_worker_flag = settings.run_worker if run_worker_in_process is None else run_worker_in_process
 
     @contextlib.asynccontextmanager
@@ -350,7 +345,7 @@ def create_app(
             "imports "
             "into Apache Iceberg.",
             path="/schema",
-            components=Components(security_schemes={**SECURITY_SCHEMES, **metrics_schemes}),
+            components=Components(security_schemes=dict(SECURITY_SCHEMES)),
         ),
         cors_config=cors_config(settings),
         request_max_body_size=10 * 1024 * 1024,

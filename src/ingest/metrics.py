@@ -161,7 +161,6 @@ def metrics_handler(settings: Settings) -> HTTPRouteHandler | None:
         tags=["health"],
         exclude_from_auth=True,
         media_type=MediaType.TEXT,
-        security=[{"MetricsToken": []}] if expected else [],
     )
     async def get_metrics(request: Request[Any, Any, Any], state: State) -> Response[bytes]:
         """Prometheus text exposition of the service's metrics (INGEST_METRICS_AUTH guards it)."""

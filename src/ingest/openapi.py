@@ -56,7 +56,7 @@ UPSTREAM = (502, 503, 504)
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Invalid request",
-    401: "Missing, malformed, expired or unverifiable bearer token, or an invalid, expired or revoked API key",
+    401: "Missing, malformed, expired or unverifiable bearer token, or an unknown, expired or revoked key",
     403: "The token or key lacks the permission, or does not grant the tenant in X-Tenant-Id",
     404: "No such object for this tenant (another tenant's object answers the same)",
     409: "The object's current state does not allow this",
@@ -102,7 +102,7 @@ def is_tenant_scoped(handler: HTTPRouteHandler) -> bool:
 
 
 def security_for(handler: HTTPRouteHandler) -> list[SecurityRequirement]:
-    """The schemes a call needs: none (public); the bearer token, with the tenant header when scoped; or a key."""
+    """The schemes a call needs: none (public); a bearer token (and the tenant header if scoped); or a key."""
     if is_public(handler):
         return []
     if is_tenant_scoped(handler):
