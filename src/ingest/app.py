@@ -24,9 +24,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from ingest import __version__, metrics, tracing
+from ingest.api_keys.service import DatabaseApiKeyVerifier
 from ingest.audit.service import track_inserts
 from ingest.audit_hook import REQUEST_ID_SCOPE_KEY, audit_request, request_id_from
-from ingest.api_keys.service import DatabaseApiKeyVerifier
 from ingest.auth import JWTAuthenticationMiddleware, Principal, TokenVerifier, requires_read
 from ingest.core.errors import AppError
 from ingest.core.logging import configure_logging, get_logger
@@ -222,8 +222,8 @@ async def get_me(request: Request[Principal, Any, Any], tenant_id: NamedDependen
 def route_handlers() -> list[Any]:
     """Every controller of the API (the domains register here)."""
     from ingest import console
-    from ingest.audit import controller as audit
     from ingest.api_keys import controller as api_keys
+    from ingest.audit import controller as audit
     from ingest.connections import controller as connections
     from ingest.files import controller as files
     from ingest.sources import controller as sources

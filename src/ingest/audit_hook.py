@@ -55,6 +55,8 @@ async def audit_request(request: Request[Any, Any, Any], session: AsyncSession) 
         return
     user = request.scope.get("user")
     raw_tenant = request.headers.get(TENANT_HEADER)
+    if isinstance(user, Principal) and user.api_key_id is not None and not raw_tenant:
+        raw_tenant = str(next(iter(user.tenant_ids)))  # a key's calls may leave the header out
     if not isinstance(user, Principal) or not raw_tenant:
         return  # not a tenant-scoped change (the tenant dependency has already refused bad headers)
     try:

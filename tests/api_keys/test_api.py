@@ -172,3 +172,16 @@ async def test_key_is_nowhere_in_the_database_or_the_logs(live_client, database_
     logs = caplog.text
     assert created["prefix"] in logs  # api_keys.created names the key
     assert secret not in logs
+
+
+async def test_audit_events_name_the_key(client, headers, tenant):
+    """Changes made with a key (X-Tenant-Id left out) are audited with the key's prefix as the actor."""
+    parent = await create_key(client, headers)
+    child = await create_key(client, {"X-API-KEY": parent["key"]}, permissions=[READ])
+    revoked = await client.delete(f"{KEYS}/{child['id']}", headers={"X-API-KEY": parent["key"]})
+    assert revoked.status_code == 204
+    events = (await client.get("/api/v1/audit-events", headers=headers)).json()["content"]
+    by_key = {(e["action"], e["targetId"]) for e in events if e["actor"] == f"api-key:{parent['prefix']}"}
+    assert by_key == {("api_key.create", child["id"]), ("api_key.revoke", child["id"])}, events
+    assert all(e["tenantId"] == str(tenant) for e in events)
+    assert not any(parent["key"] in str(e) or child["key"] in str(e) for e in events)

@@ -55,14 +55,14 @@ class ApiKeyController(Controller):
         return [to_response(row) for row in await service.list_all()]
 
     @delete(
-        "/{key_id:uuid}",
+        "/{api_key_id:uuid}",
         operation_id="revoke_api_key",
         summary="Revoke an API key",
         status_code=HTTP_204_NO_CONTENT,
     )
-    async def revoke_api_key(self, key_id: uuid.UUID, service: ApiKeyService) -> None:
+    async def revoke_api_key(self, api_key_id: uuid.UUID, service: ApiKeyService) -> None:
         """Revoke a key: every service process refuses it from the next request on."""
-        await service.revoke(key_id)
+        await service.revoke(api_key_id)
 
 
 def route_handlers() -> list[Any]:
