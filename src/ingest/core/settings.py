@@ -23,7 +23,7 @@ _FALSE = {"0", "false", "no", "off"}
 _HTTP = ("http", "https")
 _DATABASE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2")
 # *_URL settings that are not http(s) URLs; every other one must be
-_SPECIAL_URLS = frozenset({"database_url", "connector_pip_index_url", "storage_url"})
+_SPECIAL_URLS = frozenset({"database_url", "connector_pip_index_url", "storage_url", "redis_url"})
 
 
 def env_name(name: str) -> str:
@@ -248,6 +248,15 @@ class Settings:
             _url("connector_pip_index_url", self.connector_pip_index_url, (*_HTTP, "file"), host=False)
         if self.storage_url and "://" in self.storage_url:
             _url("storage_url", self.storage_url, ("s3", "file"), host=self.storage_url.startswith("s3:"))
+        if self.redis_url:
+            _url("redis_url", self.redis_url, ("redis", "rediss", "unix"), host=False)
+        _one_of("metrics_auth", self.metrics_auth, ("open", "token", "off"))
+        if self.metrics_auth == "token" and not self.metrics_token:
+            raise SettingsError("INGEST_METRICS_AUTH=token needs INGEST_METRICS_TOKEN")
+        _above_zero(self, "rate_limit_read_rate", "rate_limit_rate", "rate_limit_heavy_rate")
+        _at_least(self, 1, "rate_limit_read_burst", "rate_limit_burst", "rate_limit_heavy_burst")
+        if not 0 < self.rate_limit_key_fraction <= 1:
+            raise SettingsError("INGEST_RATE_LIMIT_KEY_FRACTION must be above 0 and at most 1")
         if self.catalog_type == "rest":
             if not self.catalog_uri:
                 raise SettingsError("INGEST_CATALOG_URI is required when INGEST_CATALOG_TYPE=rest")
