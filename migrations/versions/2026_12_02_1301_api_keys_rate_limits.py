@@ -1,7 +1,7 @@
 """API keys (hashed at rest) and the shared rate-limit buckets.
 
 Revision ID: 20261202_api_keys
-Revises: 20261202_webhooks
+Revises: 0201_streams
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "20261202_api_keys"
-down_revision: str | None = "20261202_webhooks"
+down_revision: str | None = "0201_streams"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
