@@ -15,6 +15,7 @@ from ingest.connections.schemas import (
     StreamConfig,
 )
 from ingest.connections.service import ConnectionService
+from ingest.core.schemas import PartitionFieldSchema
 from ingest.db.models import Connection
 from ingest.openapi import UPSTREAM, errors
 from ingest.tenancy import tenant_dependencies
@@ -44,6 +45,13 @@ def to_response(connection: Connection, source_name: str) -> ConnectionResponse:
             if connection.streams is not None
             else None
         ),
+        partition_specs={
+            stream: [PartitionFieldSchema(**f) for f in fields]
+            for stream, fields in connection.partition_specs["streams"].items()
+        }
+        if connection.partition_specs
+        else None,
+        evolve_partition_specs=bool(connection.partition_specs and connection.partition_specs.get("evolve")),
     )
 
 

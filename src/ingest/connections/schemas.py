@@ -6,7 +6,7 @@ from typing import Annotated
 
 import msgspec
 
-from ingest.core.schemas import CamelStruct
+from ingest.core.schemas import CamelStruct, PartitionFieldSchema
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
@@ -31,6 +31,10 @@ class ConnectionRequest(CamelStruct, forbid_unknown_fields=True):
     sync_mode: str | None = None
     namespace: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
     streams: list[StreamConfig] | None = None
+    # stream -> partition fields its table is created with; a differing spec on an existing table is 409
+    # unless evolvePartitionSpecs
+    partition_specs: dict[str, list[PartitionFieldSchema]] | None = None
+    evolve_partition_specs: bool = False
 
 
 class ConnectionResponse(CamelStruct):
@@ -52,6 +56,8 @@ class ConnectionResponse(CamelStruct):
     paused_at: datetime | None = None
     consecutive_failures: int = 0
     streams: list[StreamConfig] | None = None
+    partition_specs: dict[str, list[PartitionFieldSchema]] | None = None
+    evolve_partition_specs: bool = False
 
 
 class SourceConnectionsResponse(CamelStruct):

@@ -1,5 +1,6 @@
 """Connections: a source, its streams, a sync mode and a schedule, into the tenant's Iceberg tables."""
 
+import asyncio
 import contextlib
 import re
 import uuid
@@ -234,7 +235,35 @@ class ConnectionService:
             if data.streams
             else None
         )
+        connection.partition_specs = await self._partition_specs(data, streams)
         return source, streams
+
+    async def _partition_specs(self, data: Any, streams: list[DiscoveredStream]) -> dict[str, Any] | None:
+        """Validated `partitionSpecs`: 400 for unknown streams, columns, transforms; 409 if a table differs"""
+        from ingest.iceberg import parse_fields
+        from ingest.iceberg.partitioning import check_columns
+
+        raw = getattr(data, "partition_specs", None)
+        if not raw:
+            return None
+        evolve = bool(getattr(data, "evolve_partition_specs", False))
+        by_name = {s.name: s for s in streams}
+        specs: dict[str, list[dict[str, str]]] = {}
+        for stream, fields in raw.items():
+            if stream not in by_name:
+                raise InvalidRequestError(f"partitionSpecs: '{stream[:100]}' is not a selected stream")
+            parsed = parse_fields([{"column": f.column, "transform": f.transform} for f in fields]) or []
+            check_columns(parsed, {c.name: c.type.value for c in by_name[stream].columns})
+            await asyncio.to_thread(
+                self.runtime.warehouse.check_partition_spec,
+                self.tenant_id,
+                data.namespace,
+                table_name(stream),
+                parsed,
+                evolve=evolve,
+            )
+            specs[stream] = [f.as_dict() for f in parsed]
+        return {"streams": specs, "evolve": evolve}
 
     def _remote_spec(
         self, connection: Connection, source: Source, streams: list[DiscoveredStream]

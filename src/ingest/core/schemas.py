@@ -11,6 +11,13 @@ class CamelStruct(msgspec.Struct, rename="camel"):
     """Base for wire structs: snake_case in Python, camelCase on the wire (as the contract shows)."""
 
 
+class PartitionFieldSchema(CamelStruct):
+    """One partition field: `transform` is identity, year, month, day, hour, bucket[N] or truncate[W]."""
+
+    column: str
+    transform: str
+
+
 class ErrorResponse(msgspec.Struct):
     """The seed's error body, used for every error the API answers."""
 

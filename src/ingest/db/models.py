@@ -120,7 +120,8 @@ class FileImport(TenantOwned, Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     rolled_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    partition_spec: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    # {"fields": [{column, transform}], "evolve": bool}: the spec the import creates its table with
+    partition_spec: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class TableOperation(TenantOwned, Base):

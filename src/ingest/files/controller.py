@@ -14,6 +14,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 
 from ingest.auth import requires_manage, requires_read
 from ingest.core.errors import InvalidRequestError, PayloadTooLargeError
+from ingest.core.schemas import PartitionFieldSchema
 from ingest.db.models import FileImport
 from ingest.files.schemas import (
     FileImportJob,
@@ -56,6 +57,10 @@ def to_job(file: FileImport) -> FileImportJob:
         completed_at=file.completed_at,
         attempts=file.attempts,
         rolled_back_at=file.rolled_back_at,
+        partition_spec=[PartitionFieldSchema(**f) for f in file.partition_spec["fields"]]
+        if file.partition_spec
+        else None,
+        evolve_partition_spec=bool(file.partition_spec and file.partition_spec.get("evolve")),
     )
 
 
@@ -308,6 +313,10 @@ class FileController(Controller):
             data.column_mappings,
             data.column_types,
             data.mode,
+            partition_spec=[{"column": f.column, "transform": f.transform} for f in data.partition_spec]
+            if data.partition_spec is not None
+            else None,
+            evolve_partition_spec=data.evolve_partition_spec,
         )
         return to_job(file)
 

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from ingest.core.schemas import CamelStruct
+from ingest.core.schemas import CamelStruct, PartitionFieldSchema
 
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
@@ -34,6 +34,8 @@ class FileImportJob(CamelStruct):
     completed_at: datetime | None = None
     attempts: int = 0  # import runs started (more than one when a worker died mid-import)
     rolled_back_at: datetime | None = None  # a table rollback undid this import
+    partition_spec: list[PartitionFieldSchema] | None = None
+    evolve_partition_spec: bool = False
 
 
 class UpdateSchemaRequest(CamelStruct, forbid_unknown_fields=True):
@@ -45,6 +47,9 @@ class UpdateSchemaRequest(CamelStruct, forbid_unknown_fields=True):
     # source column -> INTEGER | DECIMAL | DECIMAL(p,s) | STRING | BOOLEAN | DATE | TIMESTAMP
     column_types: dict[str, str] | None = None
     mode: str | None = None  # append (default) | overwrite
+    # used when the import creates the table; a different spec on an existing table is 409 unless evolved
+    partition_spec: list[PartitionFieldSchema] | None = None
+    evolve_partition_spec: bool = False
 
 
 class ImportAccepted(CamelStruct):

@@ -39,7 +39,8 @@ from ingest.formats import (
 )
 from ingest.formats.excel import xlsx_declared_rows
 from ingest.formats.readers import type_label, type_spec
-from ingest.iceberg import DEFAULT_SCHEMA, Warehouse, WriteMode, WriteResult
+from ingest.iceberg import DEFAULT_SCHEMA, Warehouse, WriteMode, WriteResult, parse_fields
+from ingest.iceberg.partitioning import check_columns
 from ingest.jobs import queue
 from ingest.jobs.locks import hold_table, table_lock
 from ingest.jobs.runtime import Runtime
@@ -366,6 +367,9 @@ class FileService:
         column_mappings: dict[str, str] | None,
         column_types: dict[str, str] | None,
         mode: str | None,
+        *,
+        partition_spec: list[dict[str, str]] | None = None,
+        evolve_partition_spec: bool = False,
     ) -> FileImport:
         file = await self.get(file_id, for_update=True)
         if file.status not in CONFIGURABLE:
@@ -378,6 +382,26 @@ class FileService:
             check_schema_request(columns, column_mappings, column_types, mode)
             if column_types:
                 column_types = await asyncio.to_thread(resolve_types, source, schema, column_types)
+        spec = parse_fields(partition_spec)
+        if spec is not None:
+            # the table's columns: renamed by the mappings, typed by the overrides
+            final = {
+                (column_mappings or {}).get(n, n): (column_types or {}).get(n, t) for n, t in columns.items()
+            }
+            check_columns(spec, final)
+            await asyncio.to_thread(
+                self.warehouse.check_partition_spec,
+                self.tenant_id,
+                target_schema,
+                target_table_name,
+                spec,
+                evolve=evolve_partition_spec,
+            )
+        file.partition_spec = (
+            {"fields": [f.as_dict() for f in spec], "evolve": evolve_partition_spec}
+            if spec is not None
+            else None
+        )
         file.target_table_name = target_table_name
         file.target_schema = target_schema or DEFAULT_SCHEMA
         file.column_mappings = {s: t for s, t in (column_mappings or {}).items()} or None
@@ -551,6 +575,10 @@ async def run_import(
                         column_mappings=file.column_mappings,
                         progress=progress,
                         explain=_explainer(source, types),
+                        partition_spec=parse_fields(spec["fields"])
+                        if (spec := file.partition_spec)
+                        else None,
+                        evolve_partition_spec=bool(spec and spec.get("evolve")),
                     )
                 )
                 reported = 0

@@ -10,6 +10,7 @@ from ingest.iceberg.catalog import (
     tenant_of,
 )
 from ingest.iceberg.maintenance import CompactionCheckError, MaintenancePolicy, MaintenanceResult
+from ingest.iceberg.partitioning import PartitionField, PartitionSpecConflictError, parse_fields
 from ingest.iceberg.warehouse import SnapshotInfo, TableColumn, TableInfo, Warehouse
 from ingest.iceberg.writer import (
     JOB_ID_PROPERTY,
@@ -28,6 +29,8 @@ __all__ = [
     "FileHealth",
     "MaintenancePolicy",
     "MaintenanceResult",
+    "PartitionField",
+    "PartitionSpecConflictError",
     "RollbackPlan",
     "SchemaMismatchError",
     "SnapshotEntry",
@@ -40,6 +43,7 @@ __all__ = [
     "WriteResult",
     "batches_reader",
     "load_catalog",
+    "parse_fields",
     "table_ref",
     "tenant_namespace",
     "tenant_of",

@@ -19,6 +19,7 @@ from ingest.iceberg import care
 from ingest.iceberg.care import FileHealth, RollbackPlan, SnapshotEntry
 from ingest.iceberg.catalog import TableRef, load_catalog, table_ref, tenant_of
 from ingest.iceberg.maintenance import MaintenancePolicy, MaintenanceResult, maintain
+from ingest.iceberg.partitioning import PartitionField, differs, fields_of, reconcile
 from ingest.iceberg.writer import (
     Progress,
     Source,
@@ -99,10 +100,23 @@ class Warehouse:
     def partition_fields(self, tenant_id: UUID, schema: str | None, table: str) -> list[tuple[str, str]]:
         """(column, transform) of the table's current partition spec; [] when unpartitioned."""
         loaded = self._load(self.ref(tenant_id, schema, table))
-        columns = loaded.schema()
-        return [
-            (columns.find_column_name(f.source_id) or "?", str(f.transform)) for f in loaded.spec().fields
-        ]
+        return [(f.column, f.transform) for f in fields_of(loaded.spec(), loaded.schema())]
+
+    def check_partition_spec(
+        self,
+        tenant_id: UUID,
+        schema: str | None,
+        table: str,
+        fields: list[PartitionField] | None,
+        *,
+        evolve: bool,
+    ) -> None:
+        """409 when the table exists with another spec and `evolve` is not asked (nothing changes here)."""
+        if fields is None or evolve or not self.table_exists(tenant_id, schema, table):
+            return
+        loaded = self._load(self.ref(tenant_id, schema, table))
+        if differs(loaded, fields):
+            reconcile(loaded, fields, evolve=False)  # raises the 409 naming the table's spec
 
     def table_exists(self, tenant_id: UUID, schema: str | None, table: str) -> bool:
         return bool(self.catalog.table_exists(self.ref(tenant_id, schema, table).identifier))
@@ -119,6 +133,8 @@ class Warehouse:
         column_mappings: dict[str, str] | None = None,
         progress: Progress | None = None,
         explain: Callable[[BaseException], str] | None = None,
+        partition_spec: list[PartitionField] | None = None,
+        evolve_partition_spec: bool = False,
     ) -> WriteResult:
         """See `ingest.iceberg.writer.write_frame`."""
         ref = self.ref(tenant_id, schema, table)
@@ -132,6 +148,8 @@ class Warehouse:
                 column_mappings=column_mappings,
                 progress=progress,
                 explain=explain,
+                partition_spec=partition_spec,
+                evolve_partition_spec=evolve_partition_spec,
             )
 
     def write_batches(
@@ -145,6 +163,8 @@ class Warehouse:
         mode: WriteMode = WriteMode.APPEND,
         primary_key: list[str] | None = None,
         progress: Progress | None = None,
+        partition_spec: list[PartitionField] | None = None,
+        evolve_partition_spec: bool = False,
     ) -> WriteResult:
         """See `ingest.iceberg.writer.write_batches`."""
         ref = self.ref(tenant_id, schema, table)
@@ -157,6 +177,8 @@ class Warehouse:
                 mode=mode,
                 primary_key=primary_key,
                 progress=progress,
+                partition_spec=partition_spec,
+                evolve_partition_spec=evolve_partition_spec,
             )
 
     def job_rows(self, tenant_id: UUID, schema: str | None, table: str, job_id: str) -> int | None:

@@ -29,6 +29,7 @@ from pyiceberg.table.snapshots import Operation
 from ingest.core import decimals
 from ingest.core.errors import AppError, InvalidRequestError, UpstreamError
 from ingest.core.logging import get_logger
+from ingest.iceberg import partitioning
 
 JOB_ID_PROPERTY = "ingest.job-id"
 _ROW_INDEX = "__ingest_row"
@@ -277,7 +278,13 @@ def _load(catalog: Catalog, identifier: tuple[str, str]) -> Table | None:
         return None
 
 
-def _create(catalog: Catalog, identifier: tuple[str, str], schema: pl.Schema) -> Table:
+def _create(
+    catalog: Catalog,
+    identifier: tuple[str, str],
+    schema: pl.Schema,
+    partition_spec: list[partitioning.PartitionField] | None = None,
+) -> Table:
+    """Create the table (all columns optional), with its partition spec, in one catalog commit."""
     catalog.create_namespace_if_not_exists(identifier[:1])
     arrow = pa.schema(
         [
@@ -285,7 +292,17 @@ def _create(catalog: Catalog, identifier: tuple[str, str], schema: pl.Schema) ->
             for name, field in zip(schema.names(), pl.DataFrame(schema=schema).to_arrow().schema, strict=True)
         ]
     )
-    return catalog.create_table(identifier, schema=arrow)
+    if not partition_spec:
+        return catalog.create_table(identifier, schema=arrow)
+    missing = [f.column for f in partition_spec if f.column not in schema]
+    if missing:
+        raise InvalidRequestError(f"partitionSpec: column '{missing[0]}' is not a column of the table")
+    try:
+        with catalog.create_table_transaction(identifier, schema=arrow) as tx, tx.update_spec() as update:
+            partitioning.apply(update, partition_spec)
+    except ValueError as e:  # a transform that does not apply to the column's type
+        raise InvalidRequestError(f"partitionSpec: {e}") from None
+    return catalog.load_table(identifier)
 
 
 def _iceberg_arrow(dtype: pa.DataType) -> pa.DataType:
@@ -308,6 +325,8 @@ def write_frame(
     progress: Progress | None = None,
     explain: Callable[[BaseException], str] | None = None,
     overwrite_filter: BooleanExpression | None = None,
+    partition_spec: list[partitioning.PartitionField] | None = None,
+    evolve_partition_spec: bool = False,
 ) -> WriteResult:
     """Stream `source` into the table in ONE commit tagged with `job_id`; a committed job id is a no-op.
 
@@ -318,6 +337,9 @@ def write_frame(
     DataConversionError / SchemaMismatchError with a message naming the row, column and value.
     `source` may be a callable returning a fresh LazyFrame: it is then rescanned to locate a bad value.
     `progress(rows)` is called from polars' worker threads about once a second.
+    `partition_spec` is used when the table is created; an existing table with another spec is a
+    PartitionSpecConflictError (409) unless `evolve_partition_spec`, which changes the spec for new data
+    in a commit of its own just before the data's (the existing files keep their layout).
     """
     if mode is WriteMode.UPSERT:
         raise ValueError("use write_batches for upserts")
@@ -329,7 +351,9 @@ def write_frame(
         return _result(table, job_id, already=True, created=False)
     created = table is None
     if table is None:
-        table = _create(catalog, identifier, lf.collect_schema())
+        table = _create(catalog, identifier, lf.collect_schema(), partition_spec)
+    else:
+        table = partitioning.reconcile(table, partition_spec, evolve=evolve_partition_spec)
 
     schema_mode: Literal["merge", "overwrite"] | None = None
     casts: dict[str, pl.DataType] = {}
@@ -447,6 +471,8 @@ def write_batches(
     primary_key: list[str] | None = None,
     progress: Progress | None = None,
     staging_dir: str | None = None,
+    partition_spec: list[partitioning.PartitionField] | None = None,
+    evolve_partition_spec: bool = False,
 ) -> WriteResult:
     """Write a stream of Arrow batches (a sync's records) in one commit, with the guarantees of `write_frame`.
 
@@ -456,7 +482,14 @@ def write_batches(
     """
     if mode is not WriteMode.UPSERT:
         return write_frame(
-            catalog, identifier, pl.scan_arrow_c_stream(batches), job_id=job_id, mode=mode, progress=progress
+            catalog,
+            identifier,
+            pl.scan_arrow_c_stream(batches),
+            job_id=job_id,
+            mode=mode,
+            progress=progress,
+            partition_spec=partition_spec,
+            evolve_partition_spec=evolve_partition_spec,
         )
     if not primary_key:
         raise InvalidRequestError("An upsert needs a primary key")
@@ -470,10 +503,26 @@ def write_batches(
         deduped = lf.unique(subset=primary_key, keep="last", maintain_order=True)
         table = _load(catalog, identifier)
         if table is None or table.current_snapshot() is None:
-            return write_frame(catalog, identifier, deduped, job_id=job_id, progress=progress)
+            return write_frame(
+                catalog,
+                identifier,
+                deduped,
+                job_id=job_id,
+                progress=progress,
+                partition_spec=partition_spec,
+                evolve_partition_spec=evolve_partition_spec,
+            )
         keys = lf.select(primary_key).unique().collect()
         if keys.height == 0:
-            return write_frame(catalog, identifier, deduped, job_id=job_id, progress=progress)
+            return write_frame(
+                catalog,
+                identifier,
+                deduped,
+                job_id=job_id,
+                progress=progress,
+                partition_spec=partition_spec,
+                evolve_partition_spec=evolve_partition_spec,
+            )
         return write_frame(
             catalog,
             identifier,
@@ -482,6 +531,8 @@ def write_batches(
             mode=WriteMode.OVERWRITE,
             progress=progress,
             overwrite_filter=_key_filter(keys),
+            partition_spec=partition_spec,
+            evolve_partition_spec=evolve_partition_spec,
         )
 
 

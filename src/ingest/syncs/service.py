@@ -390,6 +390,7 @@ class SyncRunner:
         cancel: asyncio.Event,
     ) -> RunOutcome:
         from ingest.engines.types import arrow_schema
+        from ingest.iceberg import parse_fields
         from ingest.iceberg.writer import WriteMode
 
         engine = self.runtime.engine
@@ -445,6 +446,11 @@ class SyncRunner:
                 else:
                     write_mode = WriteMode.APPEND
                 table = table_name(stream.name)
+                partitions = (connection.partition_specs or {}).get("streams", {}).get(stream.name)
+                spec = {
+                    "partition_spec": parse_fields(partitions),
+                    "evolve_partition_spec": bool((connection.partition_specs or {}).get("evolve")),
+                }
                 # the table's lock (shared with imports and maintenance) is held for the commit only
                 async with hold_table(
                     self.runtime.session_maker, self.tenant_id, connection.namespace, table
@@ -459,6 +465,7 @@ class SyncRunner:
                             job_id=job_id,
                             mode=write_mode,
                             primary_key=primary_key,
+                            **spec,
                         )
                     else:
                         # a lazy scan of the staged Parquet streams into the table (bounded memory)
@@ -470,6 +477,7 @@ class SyncRunner:
                             stage.frame(stream.name, arrow_schema(stream)),
                             job_id=job_id,
                             mode=write_mode,
+                            **spec,
                         )
             log.info(
                 "syncs.committed",

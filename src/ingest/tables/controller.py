@@ -8,11 +8,11 @@ from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from ingest.auth import requires_manage, requires_read
+from ingest.core.schemas import PartitionFieldSchema
 from ingest.db.models import TableOperation
 from ingest.iceberg import SnapshotEntry, TableInfo
 from ingest.openapi import errors
 from ingest.tables.schemas import (
-    PartitionFieldSchema,
     RollbackRequest,
     RollbackResponse,
     SnapshotSchema,

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from ingest.core.schemas import CamelStruct
+from ingest.core.schemas import CamelStruct, PartitionFieldSchema
 
 
 class TableSummary(CamelStruct):
@@ -39,13 +39,6 @@ class SnapshotSchema(CamelStruct):
     current: bool = False
     in_history: bool = True
     maintenance: str | None = None
-
-
-class PartitionFieldSchema(CamelStruct):
-    """One partition field: `transform` is identity, year, month, day, hour, bucket[N] or truncate[W]."""
-
-    column: str
-    transform: str
 
 
 class TableDetail(CamelStruct):
