@@ -298,7 +298,11 @@ class FileController(Controller):
         summary="Set the target table and column mappings",
         guards=[requires_manage],
         responses=errors(
-            409, notes={409: "The file is importing or imported: its schema can no longer change"}
+            409,
+            notes={
+                409: "The file is importing or imported, or the table exists with another partition spec"
+                " (evolvePartitionSpec to change it)"
+            },
         ),
         status_code=HTTP_200_OK,
     )

@@ -159,7 +159,13 @@ class TableController(Controller):
         operation_id="rollback_table",
         summary="Undo loads (rollback)",
         guards=[requires_manage],
-        responses=errors(409, notes={409: "Later loads depend on the snapshot (force to undo them too)"}),
+        responses=errors(
+            409,
+            notes={
+                409: "Later loads depend on the snapshot (force to undo them too), the load was already"
+                " undone, or a load is writing the table"
+            },
+        ),
         status_code=HTTP_200_OK,
     )
     async def rollback_table(
