@@ -1,4 +1,4 @@
-"""`make bench`: file imports through the API, syncs, database sources, and the rate-limit overhead."""
+"""`make bench`: file imports through the API, syncs, database sources, rate-limit overhead, table care."""
 
 import subprocess
 import sys
@@ -18,6 +18,7 @@ def main() -> int:
     databases = [sys.executable, str(HERE / "databases_bench.py"), "--rows", "1000000", "--mysql"]
     code = subprocess.call(databases) or code
     code = subprocess.call([sys.executable, str(HERE / "ratelimit_bench.py")]) or code
+    code = subprocess.call([sys.executable, str(HERE / "tables_bench.py")]) or code
     return code
 
 

@@ -136,6 +136,13 @@ async def test_undo_imports_and_read_the_past(live_client, tmp_path, warehouse):
     assert forced.status_code == 200, forced.text
     assert forced.json()["currentSnapshotId"] is None and forced.json()["rowCount"] == 0
     assert table_of(warehouse, tenant).scan().to_arrow().num_rows == 0
+    now = datetime.now(UTC).isoformat()
+    empty = (await live_client.get(f"{BASE}/rows", params={"asOf": now}, headers=reader)).json()
+    assert empty["rows"] == [] and empty["snapshotId"] is None  # empty now, not the undone snapshot
+    then = (
+        await live_client.get(f"{BASE}/rows", params={"asOf": times[0].isoformat()}, headers=reader)
+    ).json()
+    assert sorted(r["id"] for r in then["rows"]) == [1, 2, 3]  # the past is still readable
     operations = (await live_client.get(f"{BASE}/operations", headers=reader)).json()
     assert [op["kind"] for op in operations] == ["ROLLBACK"] * 3  # refused ones leave no record
     assert operations[0]["details"]["forced"] is True

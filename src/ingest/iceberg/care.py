@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
+from pyiceberg.table.update.snapshot import ManageSnapshots
 
 from ingest.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from ingest.iceberg.writer import JOB_ID_PROPERTY
 
 MAINTENANCE_PROPERTY = "ingest.maintenance"
+# when a rollback last emptied the table (removed `main`): the snapshot log records no entry for that
+EMPTIED_AT_PROPERTY = "ingest.emptied-at-ms"
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,10 @@ def rollback(table: Table, target_id: int | None, expected_current: int | None) 
     if current_id == target_id:
         return
     if target_id is None:
-        table.manage_snapshots().remove_branch("main").commit()
+        now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+        with table.transaction() as tx:
+            ManageSnapshots(tx).remove_branch("main").commit()
+            tx.set_properties({EMPTIED_AT_PROPERTY: str(now_ms)})
     else:
         table.manage_snapshots().set_current_snapshot(snapshot_id=target_id).commit()
 
@@ -179,7 +185,13 @@ def resolve_snapshot(table: Table, snapshot_id: int | None, as_of: dt.datetime |
     if as_of is not None:
         if as_of.tzinfo is None:
             as_of = as_of.replace(tzinfo=dt.UTC)
-        found = table.snapshot_as_of_timestamp(int(as_of.timestamp() * 1000), inclusive=True)
+        as_of_ms = int(as_of.timestamp() * 1000)
+        found = table.snapshot_as_of_timestamp(as_of_ms, inclusive=True)
+        emptied = int(table.properties.get(EMPTIED_AT_PROPERTY, "0"))
+        if found is not None and emptied and as_of_ms >= emptied:
+            logged = max(e.timestamp_ms for e in table.history() if e.snapshot_id == found.snapshot_id)
+            if logged < emptied:
+                return None  # a rollback emptied the table after that snapshot: it was empty at as_of
         if found is None:
             raise NotFoundError(
                 f"The table has no snapshot as of {as_of.isoformat()} (before its first commit, or expired)"
@@ -191,7 +203,7 @@ def resolve_snapshot(table: Table, snapshot_id: int | None, as_of: dt.datetime |
 def read_at(table: Table, snapshot: Snapshot | None, limit: int | None = None) -> pa.Table:
     """Rows of `snapshot` (None: the empty table), in the schema that snapshot was written with."""
     if snapshot is None:
-        return table.scan(limit=limit).to_arrow()
+        return table.schema().as_arrow().empty_table()
     return table.scan(snapshot_id=snapshot.snapshot_id, limit=limit).to_arrow()
 
 
