@@ -146,6 +146,11 @@ async def test_undo_imports_and_read_the_past(live_client, tmp_path, warehouse):
     operations = (await live_client.get(f"{BASE}/operations", headers=reader)).json()
     assert [op["kind"] for op in operations] == ["ROLLBACK"] * 3  # refused ones leave no record
     assert operations[0]["details"]["forced"] is True
+    # each rollback is in the audit trail (recorded centrally for every successful change)
+    audit = (
+        await live_client.get("/api/v1/audit-events", params={"action": "table.rollback"}, headers=reader)
+    ).json()
+    assert [(e["targetId"], e["targetType"]) for e in audit["content"]] == [("sales/orders", "table")] * 3
     assert set(operations[0]["details"]["undone"]) == {f"import-{files[0]}", f"import-{fourth}"}
 
     # rollback requests that make no sense
