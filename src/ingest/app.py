@@ -36,14 +36,17 @@ from ingest.db.session import create_engine, libpq_url, resolve_database_url, se
 from ingest.jobs.queue import create_job_app
 from ingest.jobs.runtime import Runtime, set_runtime
 from ingest.jobs.worker import run_worker
-from ingest.openapi import SECURITY_SCHEMES, document_routes
+from ingest.openapi import SECURITY_SCHEMES, StrictStructSchemaPlugin, document_routes
 from ingest.ratelimit import RateLimiter, create_store, rate_limit_middleware
+from ingest.screening import screening_middleware
 from ingest.tenancy import TENANT_DEPENDENCY
 
 log = get_logger("ingest.app")
 
 
-def error_response(request: Request[Any, Any, Any], status: int, message: str) -> Response[ErrorResponse]:
+def error_response(
+    request: Request[Any, Any, Any], status: int, message: str, headers: dict[str, str] | None = None
+) -> Response[ErrorResponse]:
     body = ErrorResponse(
         timestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         status=status,
@@ -51,7 +54,7 @@ def error_response(request: Request[Any, Any, Any], status: int, message: str) -
         message=message,
         path=request.url.path,
     )
-    return Response(body, status_code=status, media_type=MediaType.JSON)
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
 def _validation_message(exc: ValidationException) -> str:
@@ -85,6 +88,9 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
             message = f"No route for {request.method} {request.url.path}"
         elif status == 405:
             message = f"Method {request.method} is not allowed on {request.url.path}"
+            allow = next((v for k, v in (exc.headers or {}).items() if k.lower() == "allow"), None)
+            if allow:  # RFC 9110: a 405 lists the methods the resource supports
+                return error_response(request, status, message, {"Allow": allow})
         elif status == 413:
             message = "Request body is too large"
         elif status >= 500:
@@ -327,10 +333,12 @@ def create_app(
         lifespan=[lifespan],
         dependencies={"db_session": Provide(provide_db_session), "runtime": Provide(provide_runtime)},
         exception_handlers={Exception: handle_exception},
+        plugins=[StrictStructSchemaPlugin()],
         middleware=[
             tracing.tracing_middleware,  # outermost: the request log line carries the trace id
             request_log_middleware,
             metrics.metrics_middleware,
+            screening_middleware,  # before auth: a repeated Authorization header is a 400, not a 401
             DefineMiddleware(
                 JWTAuthenticationMiddleware,
                 exclude=[r"^/health$", r"^/ready$", r"^/schema"],

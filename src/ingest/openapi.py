@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import SecurityRequirement, SecurityScheme
+from litestar.openapi.spec import Reference, Schema, SecurityRequirement, SecurityScheme
 from litestar.routes import HTTPRoute
 from litestar.types import Empty
+from litestar.typing import FieldDefinition
 
 from ingest.core.schemas import ErrorResponse
 from ingest.core.settings import Settings
@@ -24,6 +26,7 @@ from ingest.tenancy import TENANT_HEADER
 
 if TYPE_CHECKING:
     from litestar import Litestar
+    from litestar._openapi.schema_generation import SchemaCreator
 
 BEARER_SCHEME = "BearerToken"
 TENANT_SCHEME = "TenantId"
@@ -67,6 +70,26 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     503: "An upstream system is unavailable",
     504: "An upstream system did not answer in time",
 }
+
+
+class StrictStructSchemaPlugin(StructSchemaPlugin):
+    """Structs that refuse unknown fields (`forbid_unknown_fields`) say so: additionalProperties false."""
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        return super().is_plugin_supported_field(field_definition) and bool(
+            getattr(field_definition.type_, "__struct_config__", None)
+            and field_definition.type_.__struct_config__.forbid_unknown_fields
+        )
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: "SchemaCreator") -> Schema:
+        schema = super().to_openapi_schema(field_definition, schema_creator)
+        target = (
+            schema_creator.schema_registry.from_reference(schema).schema
+            if isinstance(schema, Reference)
+            else schema
+        )
+        target.additional_properties = False
+        return schema
 
 
 def error_spec(status: int, description: str | None = None) -> ResponseSpec:

@@ -54,7 +54,7 @@ async def test_upload_without_file_field_is_400(client, headers):
     response = await client.post("/api/v1/files/upload", data={"file": "not a file"}, headers=headers)
     assert_error_body(response, 400)
     response = await client.post("/api/v1/files/upload", content=b"a,b\n1,2\n", headers=headers)
-    assert_error_body(response, 400, "multipart/form-data")
+    assert_error_body(response, 415, "multipart/form-data")  # a body, but not multipart
 
 
 async def test_truncated_multipart_body_is_400(client, headers):

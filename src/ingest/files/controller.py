@@ -31,6 +31,8 @@ from ingest.tenancy import tenant_dependencies
 
 FILE_FIELD = "file"
 MULTIPART = "multipart/form-data"
+MAX_OTHER_FIELD_BYTES = 1024 * 1024  # text fields besides the file (ignored, but read)
+ONE_FILE_ONLY = f"The upload must carry exactly one file part (the '{FILE_FIELD}' field)"
 _CHUNK_BYTES = 1024**2  # coalesce the network's small chunks before they reach storage
 
 
@@ -97,6 +99,9 @@ class MultipartFile:
         self._field = b""
         self._value = b""
         self._done = False
+        self._other_bytes = 0
+        self._other_file = False  # the current part is a file under another field name
+        self._other_file_seen = False
         callbacks: Any = {
             "on_part_begin": self._part_begin,
             "on_header_field": self._header_field,
@@ -149,15 +154,44 @@ class MultipartFile:
             kind, value = await self._next()
             if kind == "done":
                 raise InvalidRequestError(f"The multipart body has no '{field}' field")
+            if kind == "data":
+                self._count_other(value)
             if kind != "part":
                 continue
             _, options = parse_options_header(value.get(b"content-disposition", b""))
-            if options.get(b"name", b"").decode("utf-8", "replace") != field:
-                continue
             file_name = options.get(b"filename")
+            self._other_file_seen = self._other_file_seen or self._other_file
+            if options.get(b"name", b"").decode("utf-8", "replace") != field:
+                self._other_file = file_name is not None  # refused once the 'file' part comes
+                continue
             if file_name is None:
                 raise InvalidRequestError(f"The '{field}' field must be a file")
-            return bytes(file_name).decode("utf-8", "replace")
+            if self._other_file_seen:
+                raise InvalidRequestError(ONE_FILE_ONLY)
+            name = bytes(file_name).decode("utf-8", "replace")
+            if "\x00" in name:
+                raise InvalidRequestError("The file name contains a NUL byte")
+            return name
+
+    def _count_other(self, data: bytes) -> None:
+        self._other_bytes += len(data)
+        if self._other_bytes > MAX_OTHER_FIELD_BYTES:
+            raise PayloadTooLargeError(
+                f"Fields besides the file are limited to {MAX_OTHER_FIELD_BYTES} bytes"
+            )
+
+    async def _rest(self) -> None:
+        """Read past the file's part to the end: a second file part is refused, other fields are ignored."""
+        while True:
+            kind, value = await self._next()
+            if kind == "done":
+                return
+            if kind == "data":
+                self._count_other(value)
+            elif kind == "part":
+                _, options = parse_options_header(value.get(b"content-disposition", b""))
+                if options.get(b"filename") is not None:
+                    raise InvalidRequestError(ONE_FILE_ONLY)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The current part's bytes, in chunks of about 1 MiB."""
@@ -174,6 +208,8 @@ class MultipartFile:
                 break
             if kind == "done":  # the stream stopped before the part's closing boundary
                 raise InvalidRequestError("The multipart body ended before the file did")
+        # before the last bytes reach storage, so a refused body leaves no object behind
+        await self._rest()
         if buffer:
             yield bytes(buffer)
 

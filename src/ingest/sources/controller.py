@@ -96,7 +96,7 @@ class ConnectorTypeController(Controller):
     async def get_connector_spec(self, state: State, connector_type: str) -> ConnectorSpecResponse:
         """The JSON Schema a connector type's connectionConfig must follow (secrets carry airbyte_secret)."""
         runtime: Runtime = state.runtime
-        connector = SourceService.connector_for_engine(connector_type, runtime.engine.name)
+        connector = SourceService.connector_by_path(connector_type, runtime.engine.name)
         spec = await runtime.engine.spec(connector)
         return ConnectorSpecResponse(
             connector_type=connector.id,

@@ -209,6 +209,13 @@ class SourceService:
             )
         return connector
 
+    @classmethod
+    def connector_by_path(cls, connector_type: str, engine_name: str) -> ConnectorType:
+        """As `connector_for_engine`, for a connector type named in a path: an unknown one is 404."""
+        if get_connector(connector_type) is None:
+            raise NotFoundError(f"No connector type '{connector_type[:100]}'")
+        return cls.connector_for_engine(connector_type, engine_name)
+
     def connector(self, connector_type: str) -> ConnectorType:
         return self.connector_for_engine(connector_type, self.engine.name)
 

@@ -11,7 +11,7 @@ from ingest.auth import requires_manage, requires_read
 from ingest.db.models import Sync
 from ingest.openapi import errors
 from ingest.syncs.schemas import SkippedConnection, SourceSyncResponse, SyncPage, SyncResponse
-from ingest.syncs.service import SyncService, page_count
+from ingest.syncs.service import SORT_FIELDS, SyncService, page_count
 from ingest.tenancy import tenant_dependencies
 
 
@@ -31,6 +31,10 @@ def to_response(sync: Sync, connection_name: str) -> SyncResponse:
         created_at=sync.created_at,
         rolled_back_at=sync.rolled_back_at,
     )
+
+
+SORT_PATTERN = rf"^({'|'.join(SORT_FIELDS)})(,(asc|desc|ASC|DESC))?$"
+MAX_PAGE = 10_000_000  # page * size stays far inside PostgreSQL's OFFSET range
 
 
 class SyncController(Controller):
@@ -84,9 +88,11 @@ class SyncController(Controller):
             uuid.UUID | None,
             QueryParameter(name="connectionId", required=False, description="Only this one's"),
         ] = None,
-        page: Annotated[int, QueryParameter(ge=0)] = 0,
+        page: Annotated[int, QueryParameter(ge=0, le=MAX_PAGE)] = 0,
         size: Annotated[int, QueryParameter(ge=1, le=200)] = 20,
-        sort: Annotated[str | None, QueryParameter(required=False, description="field,asc|desc")] = None,
+        sort: Annotated[
+            str | None, QueryParameter(required=False, pattern=SORT_PATTERN, description="field,asc|desc")
+        ] = None,
     ) -> SyncPage:
         """Paged sync history, newest first by default; `sort=startedAt,desc`."""
         rows, total = await service.page(str(connection_id) if connection_id else None, page, size, sort)

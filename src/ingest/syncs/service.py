@@ -63,6 +63,7 @@ class SyncStatus:
 TERMINAL = frozenset({SyncStatus.SUCCEEDED, SyncStatus.FAILED, SyncStatus.CANCELLED})
 ACTIVE = frozenset({SyncStatus.PENDING, SyncStatus.RUNNING})
 MAX_PAGE_SIZE = 200
+SORT_FIELDS = tuple(SORTABLE)  # for the controller's documented `sort` pattern
 
 
 def parse_sort(sort: str | None) -> tuple[str, bool]:

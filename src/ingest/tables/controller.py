@@ -4,7 +4,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from litestar import Controller, get, post
-from litestar.params import QueryParameter
+from litestar.params import Parameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from ingest.auth import requires_manage, requires_read
@@ -29,8 +29,15 @@ from ingest.tenancy import tenant_dependencies
 
 SnapshotIdParam = Annotated[
     str | None,
-    QueryParameter(name="snapshotId", required=False, description="Read this snapshot (time travel)"),
+    QueryParameter(
+        name="snapshotId",
+        required=False,
+        pattern=r"^-?[0-9]{1,19}$",
+        description="Read this snapshot (time travel)",
+    ),
 ]
+# the Iceberg name rule (ingest.iceberg.catalog), stated in the OpenAPI document
+Name = Annotated[str, Parameter(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
 AsOfParam = Annotated[
     str | None,
     QueryParameter(
@@ -103,8 +110,8 @@ class TableController(Controller):
     )
     async def get_table(
         self,
-        namespace: str,
-        table: str,
+        namespace: Name,
+        table: Name,
         service: TableService,
         snapshot_id: SnapshotIdParam = None,
         as_of: AsOfParam = None,
@@ -135,8 +142,8 @@ class TableController(Controller):
     )
     async def get_table_rows(
         self,
-        namespace: str,
-        table: str,
+        namespace: Name,
+        table: Name,
         service: TableService,
         limit: Annotated[
             int, QueryParameter(name="limit", ge=1, le=MAX_ROWS, description="Rows (1-1000)")
@@ -169,7 +176,7 @@ class TableController(Controller):
         status_code=HTTP_200_OK,
     )
     async def rollback_table(
-        self, namespace: str, table: str, data: RollbackRequest, service: TableService
+        self, namespace: Name, table: Name, data: RollbackRequest, service: TableService
     ) -> RollbackResponse:
         """Undo loads: an earlier snapshot becomes current in one commit; 409 if later loads depend on it."""
         result = await service.rollback(
@@ -210,7 +217,9 @@ class TableController(Controller):
         responses=errors(409, notes={409: "A maintenance run is already queued"}),
         status_code=HTTP_202_ACCEPTED,
     )
-    async def maintain_table(self, namespace: str, table: str, service: TableService) -> TableOperationSchema:
+    async def maintain_table(
+        self, namespace: Name, table: Name, service: TableService
+    ) -> TableOperationSchema:
         """Queue compaction, snapshot expiry and orphan removal now; 409 when a run is already queued."""
         return to_operation(await service.request_maintenance(namespace, table))
 
@@ -221,7 +230,7 @@ class TableController(Controller):
         guards=[requires_read],
     )
     async def list_table_operations(
-        self, namespace: str, table: str, service: TableService
+        self, namespace: Name, table: Name, service: TableService
     ) -> list[TableOperationSchema]:
         """The table's last 50 rollbacks and maintenance runs, newest first, with what each did."""
         return [to_operation(op) for op in await service.operations(namespace, table)]
@@ -232,7 +241,7 @@ class TableController(Controller):
         summary="Table file health",
         guards=[requires_read],
     )
-    async def get_table_health(self, namespace: str, table: str, service: TableService) -> TableHealth:
+    async def get_table_health(self, namespace: Name, table: Name, service: TableService) -> TableHealth:
         """Data files, average file size, snapshots, and the last maintenance run and what it did."""
         health, last = await service.health(namespace, table)
         return TableHealth(

@@ -1,0 +1,124 @@
+"""Conformance: schemathesis (all checks, stateful phase included) against a live `ingest serve`.
+
+The server runs on the test database with its own data dir, no worker (triggered syncs and imports
+stay queued: nothing the run creates executes), a package index that does not answer (a connector
+that is not installed yet fails fast with a documented 502 instead of being installed), and short
+connector time limits. Settings of the run: tests/conformance.toml; README "Conformance run".
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import make_token
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_EXAMPLES = int(os.environ.get("INGEST_CONFORMANCE_EXAMPLES", "10"))
+SEED = int(os.environ.get("INGEST_CONFORMANCE_SEED", "20261202"))
+RUN_TIMEOUT = 900  # seconds; a hung run fails the test instead of hanging the suite
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def live_server(env_for_subprocess, tmp_path):
+    port = free_port()
+    env = {
+        **env_for_subprocess,
+        "INGEST_DATA_DIR": str(tmp_path / "data"),
+        "INGEST_CONNECTOR_PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+        "INGEST_CONNECTOR_TIMEOUT_SECONDS": "20",
+        "INGEST_SCHEDULER_ENABLED": "false",
+        "INGEST_LOG_LEVEL": "WARNING",
+    }
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "ingest"),
+            "serve",
+            "--port",
+            str(port),
+            "--no-worker",
+            "--no-migrate",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "ingest serve did not start:\n" + (tmp_path / "serve.log").read_text()[-3000:]
+                )
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def test_schemathesis_finds_no_failures(live_server, tmp_path):
+    tenant = uuid.uuid4()
+    env = {
+        **os.environ,
+        "INGEST_CONFORMANCE_TOKEN": make_token([tenant], ttl=3600),
+        "INGEST_CONFORMANCE_TENANT": str(tenant),
+    }
+    command = [
+        str(Path(sys.executable).parent / "st"),
+        "--config-file",
+        str(ROOT / "tests" / "conformance.toml"),
+        "run",
+        f"{live_server}/schema/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        str(MAX_EXAMPLES),
+        "--seed",
+        str(SEED),
+        "--request-timeout",
+        "60",
+        "--generation-database",
+        "none",
+        "--no-color",
+        "--report",
+        "junit",
+        "--report-dir",
+        str(tmp_path / "report"),
+    ]
+    result = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
+    )
+    output = result.stdout + result.stderr
+    summary = re.findall(r"^=+ (.*) =+$", output, re.MULTILINE)
+    print(output[-4000:])
+    assert result.returncode == 0, (
+        f"schemathesis: {summary[-1] if summary else 'no summary'}\n{output[-20000:]}"
+    )
+    assert "Stateful" in output and "0 failures" not in output.split("SUMMARY")[0]
