@@ -38,7 +38,7 @@ from ingest.jobs.runtime import Runtime, set_runtime
 from ingest.jobs.worker import run_worker
 from ingest.openapi import SECURITY_SCHEMES, StrictStructSchemaPlugin, document_routes
 from ingest.ratelimit import RateLimiter, create_store, rate_limit_middleware
-from ingest.screening import screening_middleware
+from ingest.screening import allowed_methods, screening_middleware
 from ingest.tenancy import TENANT_DEPENDENCY
 
 log = get_logger("ingest.app")
@@ -361,4 +361,5 @@ def create_app(
         logging_config=None,  # ours (structlog through stdlib) is set up by configure_logging
     )
     document_routes(app)
+    app.state.allowed_methods = allowed_methods(app)
     return app

@@ -13,16 +13,20 @@ It runs after routing (Litestar applies app middleware per route), so it knows t
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 import msgspec
 from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
 
 from ingest.core.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaError
 from ingest.openapi import body_media_type
+
+if TYPE_CHECKING:
+    from litestar import Litestar
 
 MAX_JSON_DEPTH = 32
 INT_LIMIT = 2**63
@@ -191,6 +195,27 @@ def replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
+def allowed_methods(app: "Litestar") -> dict[str, str]:
+    """Each route path's methods, for the `Allow` header of OPTIONS (and of 405)."""
+    methods: dict[str, set[str]] = {}
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for key in (route.path, route.path_format):
+                methods.setdefault(key, set()).update(route.methods)
+    return {path: ", ".join(sorted(names)) for path, names in methods.items()}
+
+
+async def answer_options(scope: Scope, send: Send) -> None:
+    """204 with every method of the path: Litestar's own OPTIONS lists only one handler's when a
+    controller registers several methods on one path."""
+    table: dict[str, str] = scope["app"].state.allowed_methods
+    allow = table.get(str(scope.get("path_template", ""))) or "OPTIONS"
+    await send(
+        {"type": "http.response.start", "status": 204, "headers": [(b"allow", allow.encode("latin-1"))]}
+    )
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def screening_middleware(app: ASGIApp) -> ASGIApp:
     """Refuse hostile requests with the error envelope before auth, validators or the database see them."""
 
@@ -202,6 +227,9 @@ def screening_middleware(app: ASGIApp) -> ASGIApp:
         check_headers(headers)
         check_path(scope)
         check_query(scope.get("query_string", b""))
+        if scope.get("method") == "OPTIONS":
+            await answer_options(scope, send)
+            return
         handler = scope.get("route_handler")
         expected = body_media_type(handler) if isinstance(handler, HTTPRouteHandler) else None
         if expected is None or not _has_body(headers):

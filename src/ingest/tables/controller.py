@@ -43,6 +43,7 @@ AsOfParam = Annotated[
     QueryParameter(
         name="asOf",
         required=False,
+        format="date-time",
         description="Read the snapshot current at this ISO 8601 time (time travel)",
     ),
 ]
