@@ -52,7 +52,7 @@ async def test_upload_without_file_field_is_400(client, headers):
     )
     assert_error_body(response, 400, "no 'file' field")
     response = await client.post("/api/v1/files/upload", data={"file": "not a file"}, headers=headers)
-    assert_error_body(response, 400)
+    assert_error_body(response, 415)  # a form, not multipart
     response = await client.post("/api/v1/files/upload", content=b"a,b\n1,2\n", headers=headers)
     assert_error_body(response, 415, "multipart/form-data")  # a body, but not multipart
 
