@@ -227,7 +227,8 @@ def screening_middleware(app: ASGIApp) -> ASGIApp:
         check_headers(headers)
         check_path(scope)
         check_query(scope.get("query_string", b""))
-        if scope.get("method") == "OPTIONS":
+        preflight = any(name.lower() == b"access-control-request-method" for name, _ in headers)
+        if scope.get("method") == "OPTIONS" and not preflight:  # CORS preflights stay with the CORS layer
             await answer_options(scope, send)
             return
         handler = scope.get("route_handler")

@@ -127,6 +127,8 @@ async def test_filters_and_pages(client, headers, tenant):
     assert [e["action"] for e in page["content"]] == ["source.create"]  # newest first: the oldest is last
     assert_error_body(await client.get("/api/v1/audit-events?size=500", headers=headers), 400)
     assert_error_body(await client.get("/api/v1/audit-events?since=yesterday", headers=headers), 400)
+    # a bare number is not an ISO 8601 time (it was read as a Unix time)
+    assert_error_body(await client.get("/api/v1/audit-events?since=0.5", headers=headers), 400)
 
 
 async def test_other_tenants_see_nothing_and_reading_needs_token_and_tenant(client, headers, tenant):

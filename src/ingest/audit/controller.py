@@ -29,7 +29,7 @@ def to_response(event: AuditEvent) -> AuditEventResponse:
 
 def parse_since(value: str | None) -> datetime | None:
     """An ISO 8601 time (a bare number is not one: msgspec would read it as a Unix time)."""
-    if not value:
+    if value is None:  # `since=` (empty) is not a time either
         return None
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))

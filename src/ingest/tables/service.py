@@ -135,7 +135,7 @@ def parse_snapshot_id(value: str | None, field: str = "snapshotId") -> int | Non
 
 
 def parse_as_of(value: str | None) -> dt.datetime | None:
-    if value is None or value == "":
+    if value is None:  # `asOf=` (empty) is not a time: 400 below, as the documented date-time format says
         return None
     try:
         when = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
