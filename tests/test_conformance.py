@@ -120,8 +120,8 @@ def test_schemathesis_finds_no_failures(live_server, tmp_path):
         str(tmp_path / "report"),
     ]
     result = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False
-    )
+        command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False, cwd=tmp_path
+    )  # in tmp_path: schemathesis keeps a cache dir where it runs
     output = result.stdout + result.stderr
     summary = re.findall(r"^=+ (.*) =+$", output, re.MULTILINE)
     print(output[-4000:])
