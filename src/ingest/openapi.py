@@ -65,7 +65,6 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "The object's current state does not allow this",
     413: "The request body is too large",
     415: "The request body's content type (or file format) is not supported",
-    429: "Past the tenant's (or the API key's) rate limit; Retry-After says when to try again",
     429: "The tenant's (or the API key's) rate limit is spent: retry after Retry-After seconds",
     502: "A connector or an upstream system failed",
     503: "An upstream system is unavailable",
@@ -151,8 +150,6 @@ def automatic_errors(route: HTTPRoute, handler: HTTPRouteHandler) -> dict[int, R
         found[429] = error_spec(429)  # ingest.ratelimit, on every authenticated call
     if not is_public(handler) and (tenant or handler.resolve_guards()):
         found[403] = error_spec(403)
-    if not is_public(handler) and route.path.startswith("/api/v1/"):
-        found[429] = error_spec(429)
     if route.path_parameters:
         found[404] = error_spec(404)
     if body:
