@@ -66,6 +66,7 @@ def _validation_message(exc: ValidationException) -> str:
             continue
         key = item.get("key") or ""
         source = item.get("source") or "body"
+        source = getattr(source, "value", source)  # Litestar's ParamType enum: "query", "path", ...
         problem = str(item.get("message") or "is invalid")
         parts.append(f"{source} field '{key}': {problem}" if key else problem)
     detail = exc.detail or "Validation failed"

@@ -80,8 +80,8 @@ async def test_paging_and_sorting(client, headers, tenant, rollback_session_make
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("sort=nope,asc", "sort field"),
-        ("sort=startedAt,sideways", "direction"),
+        ("sort=nope,asc", "query field 'sort'"),
+        ("sort=startedAt,sideways", "query field 'sort'"),
         ("size=0", "size"),
         ("size=1000", "size"),
         ("page=-1", "page"),
