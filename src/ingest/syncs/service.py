@@ -37,6 +37,7 @@ from ingest.core.errors import (
     ConnectorCancelledError,
     InvalidRequestError,
     NotFoundError,
+    UpstreamError,
 )
 from ingest.core.logging import get_logger
 from ingest.db.models import Connection, Sync
@@ -511,13 +512,26 @@ class SyncRunner:
                     found[0].external_job_id = job.id
             job_id = job.id
         poll = self.runtime.settings.airbyte_poll_seconds
+        # The job runs in Airbyte whether or not we can see it: an outage of Airbyte's API while we poll
+        # (retries already spent in the client) is waited out, up to the long call limit,, then the run fails.
+        outage_limit = self.runtime.settings.airbyte_long_timeout_seconds
+        unreachable_since: float | None = None
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(cancel.wait(), poll)
             if cancel.is_set():
                 await engine.cancel_job(job_id)
                 raise ConnectorCancelledError("Cancelled")
-            job = await engine.get_job(job_id)
+            try:
+                job = await engine.get_job(job_id)
+            except UpstreamError:
+                now = time.monotonic()
+                unreachable_since = unreachable_since or now
+                if now - unreachable_since > outage_limit:
+                    raise
+                log.warning("syncs.remote_poll_failed", sync_id=str(self.sync_id), job_id=job_id)
+                continue
+            unreachable_since = None
             self.records = job.records or 0
             if job.status is RemoteJobStatus.SUCCEEDED:
                 return RunOutcome(job.records or 0, job.bytes or 0, None)
