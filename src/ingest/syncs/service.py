@@ -513,7 +513,7 @@ class SyncRunner:
             job_id = job.id
         poll = self.runtime.settings.airbyte_poll_seconds
         # The job runs in Airbyte whether or not we can see it: an outage of Airbyte's API while we poll
-        # (retries already spent in the client) is waited out, up to the long call limit,, then the run fails.
+        # (retries already spent in the client) is waited out, up to the long call limit, then the run fails.
         outage_limit = self.runtime.settings.airbyte_long_timeout_seconds
         unreachable_since: float | None = None
         while True:
