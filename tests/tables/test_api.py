@@ -52,7 +52,9 @@ async def test_tables_are_the_tenants_own(live_client, tmp_path):
         assert_error_body(await live_client.get(url, headers=other), 404, "not found")
     assert_error_body(await live_client.get("/api/v1/tables/sales/missing", headers=headers), 404)
     assert_error_body(
-        await live_client.get("/api/v1/tables/bad-name/orders", headers=headers), 400, "path field 'namespace'"
+        await live_client.get("/api/v1/tables/bad-name/orders", headers=headers),
+        400,
+        "path field 'namespace'",
     )
 
 
