@@ -1,6 +1,7 @@
 """Conformance: schemathesis (all checks, stateful phase included) against a live `ingest serve`.
 
-The server runs on the test database with its own data dir, no worker (triggered syncs and imports
+The server runs on a database of its own (so nothing it queues is run by a later test's worker) and
+its own data dir, no worker (triggered syncs and imports
 stay queued: nothing the run creates executes), a package index that does not answer (a connector
 that is not installed yet fails fast with a documented 502 instead of being installed), and short
 connector time limits. Settings of the run: tests/conformance.toml; README "Conformance run".
@@ -16,8 +17,10 @@ import uuid
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
+from ingest.db.migrate import upgrade
 from tests.conftest import make_token
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,10 +43,24 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def live_server(env_for_subprocess, tmp_path):
+def own_database(database_url):
+    """A database of the run's own on the test server, built by the migrations, dropped after."""
+    name = f"ingest_conformance_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = re.sub(r"/[^/?]+(\?|$)", f"/{name}\\1", database_url, count=1)
+    upgrade(url)
+    yield url
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def live_server(env_for_subprocess, own_database, tmp_path):
     port = free_port()
     env = {
         **env_for_subprocess,
+        "INGEST_DATABASE_URL": own_database,
         "INGEST_DATA_DIR": str(tmp_path / "data"),
         "INGEST_CONNECTOR_PIP_INDEX_URL": "http://127.0.0.1:9/simple",
         "INGEST_CONNECTOR_TIMEOUT_SECONDS": "20",
