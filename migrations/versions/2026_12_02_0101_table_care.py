@@ -1,4 +1,4 @@
-"""Table care: undo marks on imports and syncs, connector state per sync run, table operations, partition specs.
+"""Table care: undo marks on imports and syncs, connector state per run, table operations, partition specs.
 
 Revision ID: 20261202_table_care
 Revises: 0002
