@@ -11,14 +11,20 @@ from ingest.iceberg.catalog import (
 )
 from ingest.iceberg.maintenance import CompactionCheckError, MaintenancePolicy, MaintenanceResult
 from ingest.iceberg.partitioning import PartitionField, PartitionSpecConflictError, parse_fields
-from ingest.iceberg.warehouse import SnapshotInfo, TableColumn, TableInfo, Warehouse
+from ingest.iceberg.warehouse import SnapshotInfo, TableColumn, TableColumns, TableInfo, Warehouse
 from ingest.iceberg.writer import (
     JOB_ID_PROPERTY,
     DataConversionError,
+    Fit,
     SchemaMismatchError,
     WriteMode,
     WriteResult,
     batches_reader,
+    convert,
+    fit_columns,
+    iceberg_dtype,
+    iceberg_type_names,
+    mismatch_message,
 )
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "CompactionCheckError",
     "DataConversionError",
     "FileHealth",
+    "Fit",
     "MaintenancePolicy",
     "MaintenanceResult",
     "PartitionField",
@@ -36,13 +43,19 @@ __all__ = [
     "SnapshotEntry",
     "SnapshotInfo",
     "TableColumn",
+    "TableColumns",
     "TableInfo",
     "TableRef",
     "Warehouse",
     "WriteMode",
     "WriteResult",
     "batches_reader",
+    "convert",
+    "fit_columns",
+    "iceberg_dtype",
+    "iceberg_type_names",
     "load_catalog",
+    "mismatch_message",
     "parse_fields",
     "table_ref",
     "tenant_namespace",

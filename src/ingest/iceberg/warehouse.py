@@ -27,6 +27,7 @@ from ingest.iceberg.writer import (
     WriteResult,
     _added,
     job_snapshots,
+    table_columns,
     write_batches,
     write_frame,
 )
@@ -37,6 +38,15 @@ class TableColumn:
     name: str
     type: str  # the Iceberg type: long, string, decimal(38, 2), timestamp, ...
     nullable: bool
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """An existing table's columns: polars types (what a write converts to), required ones, Iceberg types."""
+
+    schema: pl.Schema
+    required: set[str]
+    iceberg_types: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,17 @@ class Warehouse:
     def table_exists(self, tenant_id: UUID, schema: str | None, table: str) -> bool:
         return bool(self.catalog.table_exists(self.ref(tenant_id, schema, table).identifier))
 
+    def columns(self, tenant_id: UUID, schema: str | None, table: str) -> TableColumns | None:
+        """The table's columns; None when it does not exist."""
+        try:
+            loaded = self.catalog.load_table(self.ref(tenant_id, schema, table).identifier)
+        except (NoSuchTableError, NoSuchNamespaceError):
+            return None
+        polars_schema, required = table_columns(loaded)
+        return TableColumns(
+            polars_schema, required, {f.name: str(f.field_type) for f in loaded.schema().fields}
+        )
+
     def write_frame(
         self,
         tenant_id: UUID,
@@ -135,6 +156,7 @@ class Warehouse:
         explain: Callable[[BaseException], str] | None = None,
         partition_spec: list[PartitionField] | None = None,
         evolve_partition_spec: bool = False,
+        before_commit: Callable[[], None] | None = None,
     ) -> WriteResult:
         """See `ingest.iceberg.writer.write_frame`."""
         ref = self.ref(tenant_id, schema, table)
@@ -150,6 +172,7 @@ class Warehouse:
                 explain=explain,
                 partition_spec=partition_spec,
                 evolve_partition_spec=evolve_partition_spec,
+                before_commit=before_commit,
             )
 
     def write_batches(

@@ -126,20 +126,45 @@ def _normalize(lf: pl.LazyFrame) -> pl.LazyFrame:
     return lf.with_columns(**casts) if casts else lf
 
 
-def _fit(lf: pl.LazyFrame, table: Table) -> tuple[pl.LazyFrame, dict[str, pl.DataType], bool]:
-    """Cast the incoming columns to the table's types; (plan, casts made, new columns present).
+@dataclass(frozen=True)
+class Fit:
+    """How incoming columns go into an existing table: what an import plan shows and the write does."""
 
-    Raises SchemaMismatchError when a column's type cannot convert or a required column is missing.
-    """
-    incoming = lf.collect_schema()
-    table_schema, required = _table_schema(table)
+    casts: dict[str, pl.DataType]  # column -> the table's type its values are converted to
+    widened: dict[str, tuple[pl.DataType, pl.DataType]]  # column -> (table's type, wider incoming type)
+    new_columns: list[str]  # added to the table by schema evolution, in the input's order
+    refused: dict[str, tuple[pl.DataType, pl.DataType]]  # column -> (table's type, incoming type)
+    problems: list[str]  # refused: the input does not fit (SchemaMismatchError), unless overwritten
+
+
+def _widens(table_type: pl.DataType, incoming: pl.DataType) -> bool:
+    """An Iceberg type promotion: int -> long, float -> double, decimal(P,S) -> decimal(P',S) with P' > P."""
+    if table_type == pl.Int32 and incoming == pl.Int64:
+        return True
+    if table_type == pl.Float32 and incoming == pl.Float64:
+        return True
+    return (
+        isinstance(table_type, pl.Decimal)
+        and isinstance(incoming, pl.Decimal)
+        and table_type.scale == incoming.scale
+        and (incoming.precision or 38) > (table_type.precision or 38)
+    )
+
+
+def fit_columns(table_schema: pl.Schema, required: set[str], incoming: pl.Schema) -> Fit:
+    """Compare the incoming columns with an existing table's (nothing is read or written)."""
     problems = []
     casts: dict[str, pl.DataType] = {}
+    widened: dict[str, tuple[pl.DataType, pl.DataType]] = {}
+    refused: dict[str, tuple[pl.DataType, pl.DataType]] = {}
     for name, dtype in incoming.items():
         target = table_schema.get(name)
         if target is None or target == dtype:
             continue
-        if not _castable(dtype, target):
+        if _widens(target, dtype):
+            widened[name] = (target, dtype)
+        elif not _castable(dtype, target):
+            refused[name] = (target, dtype)
             problems.append(
                 f"column '{name}' is {_label(target)} in the table but {_label(dtype)} in the input"
             )
@@ -148,26 +173,71 @@ def _fit(lf: pl.LazyFrame, table: Table) -> tuple[pl.LazyFrame, dict[str, pl.Dat
     missing_required = sorted(required - set(incoming.names()))
     if missing_required:
         problems.append(f"required columns missing from the input: {', '.join(missing_required)}")
-    if problems:
-        raise SchemaMismatchError("The input does not fit the existing table: " + "; ".join(problems))
+    new_columns = [name for name in incoming.names() if name not in table_schema]
+    return Fit(casts, widened, new_columns, refused, problems)
+
+
+def mismatch_message(fit: Fit) -> str:
+    return "The input does not fit the existing table: " + "; ".join(fit.problems)
+
+
+def _fit(lf: pl.LazyFrame, table: Table) -> tuple[pl.LazyFrame, dict[str, pl.DataType], bool]:
+    """Cast the incoming columns to the table's types; (plan, casts made, schema evolution needed).
+
+    A column whose incoming type is an Iceberg promotion of the table's (int -> long, float -> double,
+    a decimal's precision) widens the table's column instead. Raises SchemaMismatchError when a
+    column's type cannot convert or a required column is missing.
+    """
+    incoming = lf.collect_schema()
+    table_schema, required = _table_schema(table)
+    fit = fit_columns(table_schema, required, incoming)
+    if fit.problems:
+        raise SchemaMismatchError(mismatch_message(fit))
     exprs = [
         _convert(name, incoming[name], target, strict=True)
-        if name in casts
+        if name in fit.casts
         else pl.lit(None, dtype=target).alias(name)
         for name, target in table_schema.items()
-        if name in casts or name not in incoming
+        if name in fit.casts or name not in incoming
     ]
-    new_columns = any(name not in table_schema for name in incoming.names())
-    order = list(table_schema.names()) + [n for n in incoming.names() if n not in table_schema]
-    return lf.with_columns(exprs).select(order), casts, new_columns
+    order = list(table_schema.names()) + fit.new_columns
+    return lf.with_columns(exprs).select(order), fit.casts, bool(fit.new_columns or fit.widened)
+
+
+def convert(column: pl.Expr, source: pl.DataType, target: pl.DataType, *, strict: bool) -> pl.Expr:
+    """`column` cast to a table's type; into a decimal without rounding (polars' cast truncates)."""
+    if isinstance(target, pl.Decimal):
+        precision, scale = target.precision or 38, target.scale or 0
+        return decimals.to_decimal(column, source, precision, scale, strict=strict)
+    return column.cast(target, strict=strict)
 
 
 def _convert(name: str, source: pl.DataType, target: pl.DataType, *, strict: bool) -> pl.Expr:
-    """`name` cast to the table's type; into a decimal column without rounding (polars' cast truncates)."""
-    if isinstance(target, pl.Decimal):
-        precision, scale = target.precision or 38, target.scale or 0
-        return decimals.to_decimal(pl.col(name), source, precision, scale, strict=strict).alias(name)
-    return pl.col(name).cast(target, strict=strict)
+    return convert(pl.col(name), source, target, strict=strict).alias(name)
+
+
+def iceberg_dtype(dtype: pl.DataType) -> pl.DataType:
+    """The type a column of `dtype` has once written (what `write_frame` normalizes it to)."""
+    return _iceberg_dtype(dtype) or dtype
+
+
+def table_columns(table: Table) -> tuple[pl.Schema, set[str]]:
+    """The table's columns as polars types, and the required ones."""
+    return _table_schema(table)
+
+
+def iceberg_type_names(schema: pl.Schema) -> dict[str, str]:
+    """The Iceberg type (as the tables API shows it: long, decimal(18, 2), ...) a new column gets."""
+    from pyiceberg.catalog import Catalog as _Catalog
+
+    arrow = pa.schema(
+        [
+            pa.field(name, _iceberg_arrow(field.type), nullable=True)
+            for name, field in zip(schema.names(), pl.DataFrame(schema=schema).to_arrow().schema, strict=True)
+        ]
+    )
+    converted = _Catalog._convert_schema_if_needed(arrow)
+    return {f.name: str(f.field_type) for f in converted.fields}
 
 
 def _with_progress(lf: pl.LazyFrame, progress: Progress | None) -> pl.LazyFrame:
@@ -215,7 +285,22 @@ def _result(table: Table, job_id: str, *, already: bool, created: bool) -> Write
     return WriteResult(rows_written=rows, snapshot_id=last, already_applied=already, table_created=created)
 
 
-def _staged_table(table: Table) -> tuple[Table, str]:
+class _GuardedCatalog:
+    """The catalog with a check run just before the data's commit, when every row has been read."""
+
+    def __init__(self, catalog: Catalog, check: Callable[[], None]) -> None:
+        self._catalog = catalog
+        self._check = check
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._catalog, name)
+
+    def commit_table(self, table: Table, requirements: Any, updates: Any) -> Any:
+        self._check()  # raises to refuse the commit (an import past its error budget)
+        return self._catalog.commit_table(table, requirements, updates)
+
+
+def _staged_table(table: Table, before_commit: Callable[[], None] | None = None) -> tuple[Table, str]:
     """The same table, its new data files directed to a directory of their own (deleted if the job fails).
 
     `write.data.path` is changed on the in-memory metadata only: the commit sends updates, not this copy,
@@ -225,7 +310,8 @@ def _staged_table(table: Table) -> tuple[Table, str]:
     staging = f"{metadata.location.rstrip('/')}/data/ingest-{uuid.uuid4().hex}"
     properties = {**metadata.properties, "write.data.path": staging}
     staged_metadata = metadata.model_copy(update={"properties": properties})
-    return Table(table.name(), staged_metadata, table.metadata_location, table.io, table.catalog), staging
+    catalog: Any = table.catalog if before_commit is None else _GuardedCatalog(table.catalog, before_commit)
+    return Table(table.name(), staged_metadata, table.metadata_location, table.io, catalog), staging
 
 
 def _delete_dir(table: Table, location: str) -> None:
@@ -327,6 +413,7 @@ def write_frame(
     overwrite_filter: BooleanExpression | None = None,
     partition_spec: list[partitioning.PartitionField] | None = None,
     evolve_partition_spec: bool = False,
+    before_commit: Callable[[], None] | None = None,
 ) -> WriteResult:
     """Stream `source` into the table in ONE commit tagged with `job_id`; a committed job id is a no-op.
 
@@ -340,6 +427,8 @@ def write_frame(
     `partition_spec` is used when the table is created; an existing table with another spec is a
     PartitionSpecConflictError (409) unless `evolve_partition_spec`, which changes the spec for new data
     in a commit of its own just before the data's (the existing files keep their layout).
+    `before_commit()` runs once every row has been read, just before the data's commit; what it raises
+    cancels the write like any other failure (nothing committed, staged files deleted) and is re-raised.
     """
     if mode is WriteMode.UPSERT:
         raise ValueError("use write_batches for upserts")
@@ -377,7 +466,17 @@ def write_frame(
                     catalog.purge_table(identifier)
             raise DataConversionError(bad)
 
-    staged, staging_dir = _staged_table(table)
+    refused: list[BaseException] = []  # what `before_commit` raised, whatever polars wraps it in
+
+    def guard() -> None:
+        assert before_commit is not None
+        try:
+            before_commit()
+        except BaseException as e:
+            refused.append(e)
+            raise
+
+    staged, staging_dir = _staged_table(table, guard if before_commit is not None else None)
     try:
         _with_progress(lf, progress).sink_iceberg(
             staged,
@@ -393,6 +492,8 @@ def write_frame(
             log.error("iceberg.write.error_after_commit", table=".".join(identifier), job_id=job_id)
             return _result(reloaded, job_id, already=False, created=created)
         _cleanup(catalog, identifier, table, staging_dir, created=created)
+        if refused:
+            raise refused[0] from None
         raise _translate(e, rescan, column_mappings, casts, explain) from e
 
     table = catalog.load_table(identifier)
