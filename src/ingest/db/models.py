@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -122,6 +123,13 @@ class FileImport(TenantOwned, Base):
     rolled_back_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # {"fields": [{column, transform}], "evolve": bool}: the spec the import creates its table with
     partition_spec: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # abort: the first bad value fails the import; skip: bad rows go to `<table>__rejects` within budget
+    on_error: Mapped[str] = mapped_column(String(8), nullable=False, default="abort", server_default="abort")
+    max_error_rows: Mapped[int | None] = mapped_column(BigInteger)
+    max_error_ratio: Mapped[float | None] = mapped_column(Float)
+    records_rejected: Mapped[int | None] = mapped_column(BigInteger)
+    # the first rejected rows: [{row, column, value, reason}]
+    reject_reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
 
 
 class TableOperation(TenantOwned, Base):

@@ -5,7 +5,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
+from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
@@ -20,11 +21,16 @@ from ingest.files.schemas import (
     FileImportJob,
     FilePreviewResponse,
     ImportAccepted,
+    ImportPlan,
     ImportStatus,
+    PlanColumn,
+    PlanConversion,
+    PlanRefusal,
     PreviewColumnSchema,
+    RejectedValue,
     UpdateSchemaRequest,
 )
-from ingest.files.service import FileService, formats, percentage
+from ingest.files.service import FileService, OnError, PlanResult, formats, percentage, rejects_table_name
 from ingest.formats import DEFAULT_PREVIEW_ROWS, MAX_PREVIEW_ROWS
 from ingest.openapi import errors
 from ingest.tenancy import tenant_dependencies
@@ -63,6 +69,43 @@ def to_job(file: FileImport) -> FileImportJob:
         if file.partition_spec
         else None,
         evolve_partition_spec=bool(file.partition_spec and file.partition_spec.get("evolve")),
+        on_error=file.on_error,
+        max_error_rows=file.max_error_rows,
+        max_error_ratio=file.max_error_ratio,
+        records_rejected=file.records_rejected,
+        rejects_table=_rejects_table(file),
+    )
+
+
+def _rejects_table(file: FileImport) -> str | None:
+    if file.on_error != OnError.SKIP or not file.target_table_name:
+        return None
+    return f"{file.target_schema}.{rejects_table_name(file.target_table_name)}"
+
+
+def to_plan(plan: PlanResult) -> ImportPlan:
+    file = plan.file
+    return ImportPlan(
+        file_id=str(file.id),
+        target_schema=file.target_schema or "",
+        target_table_name=file.target_table_name or "",
+        mode=file.mode,
+        on_error=file.on_error,
+        action=plan.action,
+        table_exists=plan.table_exists,
+        columns=[PlanColumn(n, t) for n, t in plan.columns],
+        new_columns=[PlanColumn(n, t) for n, t in plan.new_columns],
+        widened_columns=[PlanConversion(*c) for c in plan.widened],
+        converted_columns=[PlanConversion(*c) for c in plan.converted],
+        refused_changes=[PlanRefusal(*c) for c in plan.refused],
+        replaces_schema=plan.replaces_schema,
+        row_count=plan.row_count,
+        records_imported=plan.records_imported,
+        records_rejected=plan.records_rejected,
+        failures=[RejectedValue(r.row, r.column, r.value, r.reason) for r in plan.failures],
+        would_succeed=plan.message is None,
+        message=plan.message,
+        rejects_table=plan.rejects_table,
     )
 
 
@@ -78,6 +121,13 @@ def to_status(file: FileImport) -> ImportStatus:
         started_at=file.started_at,
         completed_at=file.completed_at,
         rolled_back_at=file.rolled_back_at,
+        records_rejected=file.records_rejected,
+        reject_reasons=[
+            RejectedValue(r["row"], r["column"], r.get("value"), r["reason"]) for r in file.reject_reasons
+        ]
+        if file.reject_reasons is not None
+        else None,
+        rejects_table=_rejects_table(file),
     )
 
 
@@ -357,27 +407,54 @@ class FileController(Controller):
             if data.partition_spec is not None
             else None,
             evolve_partition_spec=data.evolve_partition_spec,
+            on_error=data.on_error,
+            max_error_rows=data.max_error_rows,
+            max_error_ratio=data.max_error_ratio,
         )
         return to_job(file)
 
     @post(
         "/{file_id:uuid}/import",
         operation_id="import_file",
-        summary="Start the import",
+        summary="Start the import, or plan it (dryRun)",
         guards=[requires_manage],
-        responses=errors(409, notes={409: "No target table yet, or already imported or importing"}),
+        responses={
+            200: ResponseSpec(
+                data_container=ImportPlan,
+                description="dryRun=true: what the import would do, read from the file and the table;"
+                " nothing is written",
+            ),
+            202: ResponseSpec(data_container=ImportAccepted, description="The import is queued"),
+            **errors(409, notes={409: "No target table yet, or already imported or importing"}),
+        },
         status_code=HTTP_202_ACCEPTED,
     )
-    async def import_file(self, file_id: uuid.UUID, service: FileService) -> ImportAccepted:
-        """Queue the import of a configured file (409 when already imported or importing)."""
+    async def import_file(
+        self,
+        file_id: uuid.UUID,
+        service: FileService,
+        dry_run: Annotated[
+            bool,
+            QueryParameter(
+                name="dryRun",
+                description="Answer the plan (200) instead of queueing the import; nothing is written",
+            ),
+        ] = False,
+    ) -> Response[ImportAccepted | ImportPlan]:
+        """Queue the import of a configured file (409 when already imported or importing), or plan it."""
+        if dry_run:
+            return Response(to_plan(await service.plan(file_id)), status_code=HTTP_200_OK)
         file = await service.start_import(file_id)
-        return ImportAccepted(
-            id=str(file.id),
-            file_name=file.file_name,
-            target_table_name=file.target_table_name,
-            target_schema=file.target_schema,
-            status=file.status,
-            created_at=file.created_at,
+        return Response(
+            ImportAccepted(
+                id=str(file.id),
+                file_name=file.file_name,
+                target_table_name=file.target_table_name,
+                target_schema=file.target_schema,
+                status=file.status,
+                created_at=file.created_at,
+            ),
+            status_code=HTTP_202_ACCEPTED,
         )
 
     @get(

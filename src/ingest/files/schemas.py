@@ -1,7 +1,7 @@
 """File Import API wire structs (names match openapi.yaml components)."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -36,6 +36,11 @@ class FileImportJob(CamelStruct):
     rolled_back_at: datetime | None = None  # a table rollback undid this import
     partition_spec: list[PartitionFieldSchema] | None = None
     evolve_partition_spec: bool = False
+    on_error: str = "abort"
+    max_error_rows: int | None = None
+    max_error_ratio: float | None = None
+    records_rejected: int | None = None
+    rejects_table: str | None = None  # `<schema>.<table>__rejects` when onError is skip
 
 
 class UpdateSchemaRequest(CamelStruct, forbid_unknown_fields=True):
@@ -50,6 +55,11 @@ class UpdateSchemaRequest(CamelStruct, forbid_unknown_fields=True):
     # used when the import creates the table; a different spec on an existing table is 409 unless evolved
     partition_spec: list[PartitionFieldSchema] | None = None
     evolve_partition_spec: bool = False
+    # abort (default): the first value that does not convert fails the import; skip: such rows are set
+    # aside in `<table>__rejects` while they stay within maxErrorRows and/or maxErrorRatio (one needed)
+    on_error: Literal["abort", "skip"] = "abort"
+    max_error_rows: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    max_error_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
 
 
 class ImportAccepted(CamelStruct):
@@ -74,6 +84,9 @@ class ImportStatus(CamelStruct):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     rolled_back_at: datetime | None = None  # a table rollback undid this import
+    records_rejected: int | None = None  # onError skip: rows set aside (also when over budget)
+    reject_reasons: list["RejectedValue"] | None = None  # the first of them, by row
+    rejects_table: str | None = None
 
 
 class PreviewColumnSchema(CamelStruct, omit_defaults=True):
@@ -94,3 +107,56 @@ class FilePreviewResponse(CamelStruct):
     preview_rows: list[dict[str, Any]]
     total_rows: int
     inferred_types: dict[str, str]
+
+
+class RejectedValue(CamelStruct):
+    """A row that does not convert: its number in the file (1 = first data row), the column, value, why."""
+
+    row: int
+    column: str
+    value: str | None
+    reason: str
+
+
+class PlanColumn(CamelStruct):
+    name: str
+    type: str  # the Iceberg type, as GET /tables/{ns}/{table} shows it
+
+
+class PlanConversion(CamelStruct):
+    """A column whose values are converted to the table's type, or whose table type is widened."""
+
+    name: str
+    file_type: str
+    table_type: str
+
+
+class PlanRefusal(CamelStruct):
+    name: str
+    file_type: str
+    table_type: str
+
+
+class ImportPlan(CamelStruct):
+    """What `POST /files/{id}/import` would do (`dryRun=true`); nothing is written."""
+
+    file_id: str
+    target_schema: str
+    target_table_name: str
+    mode: str
+    on_error: str
+    action: str  # CREATE_TABLE | APPEND | OVERWRITE
+    table_exists: bool
+    columns: list[PlanColumn]  # the table's columns after the import
+    new_columns: list[PlanColumn]
+    widened_columns: list[PlanConversion]
+    converted_columns: list[PlanConversion]
+    refused_changes: list[PlanRefusal]
+    replaces_schema: bool  # overwrite of a table whose columns the file does not fit
+    row_count: int | None  # data rows in the file (None when it cannot be read)
+    records_imported: int  # rows the import would write
+    records_rejected: int  # rows that would not convert
+    failures: list[RejectedValue]  # the first of them, by row
+    would_succeed: bool
+    message: str | None = None  # why it would fail
+    rejects_table: str | None = None

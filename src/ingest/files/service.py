@@ -8,6 +8,7 @@ nothing under its id and may be started again, after fixing its schema if needed
 
 import asyncio
 import re
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -39,7 +41,29 @@ from ingest.formats import (
 )
 from ingest.formats.excel import xlsx_declared_rows
 from ingest.formats.readers import type_label, type_spec
-from ingest.iceberg import DEFAULT_SCHEMA, Warehouse, WriteMode, WriteResult, parse_fields
+from ingest.formats.rejects import (
+    Check,
+    RejectCollector,
+    Rejection,
+    first_rejections,
+    forgiving,
+    rejects_parts,
+)
+from ingest.iceberg import (
+    DEFAULT_SCHEMA,
+    Fit,
+    SchemaMismatchError,
+    TableColumns,
+    Warehouse,
+    WriteMode,
+    WriteResult,
+    convert,
+    fit_columns,
+    iceberg_dtype,
+    iceberg_type_names,
+    mismatch_message,
+    parse_fields,
+)
 from ingest.iceberg.partitioning import check_columns
 from ingest.jobs import queue
 from ingest.jobs.locks import hold_table, table_lock
@@ -95,6 +119,47 @@ _FALSE = ("false", "f", "no", "n", "0")
 
 class FileNotImportableError(ConflictError):
     pass
+
+
+class OnError(StrEnum):
+    ABORT = "abort"
+    SKIP = "skip"
+
+
+REJECTS_SUFFIX = "__rejects"
+MAX_REJECT_REASONS = 20  # kept on the file and shown by its status
+MAX_PLAN_FAILURES = 100  # listed by a dry run
+
+
+class ErrorBudgetExceededError(InvalidRequestError):
+    """More rows do not convert than `maxErrorRows` / `maxErrorRatio` allow: nothing is written."""
+
+    def __init__(self, message: str, rejected: int, reasons: list[Rejection]) -> None:
+        super().__init__(message)
+        self.rejected = rejected
+        self.reasons = reasons
+
+
+def rejects_table_name(table: str) -> str:
+    """The table beside `table` that keeps an import's rejected rows (onError skip)."""
+    return f"{table}{REJECTS_SUFFIX}"
+
+
+def reason_dicts(reasons: list[Rejection]) -> list[dict[str, Any]]:
+    return [{"row": r.row, "column": r.column, "value": r.value, "reason": r.reason} for r in reasons]
+
+
+def over_budget(file: FileImport, rejected: int, total: int) -> str | None:
+    """Why `rejected` of `total` rows is past the file's error budget; None within it."""
+    if file.max_error_rows is not None and rejected > file.max_error_rows:
+        return f"{rejected} of {total} rows do not convert, more than maxErrorRows ({file.max_error_rows})"
+    ratio = file.max_error_ratio
+    if ratio is not None and total and Fraction(rejected, total) > Fraction(repr(ratio)):
+        return (
+            f"{rejected} of {total} rows do not convert ({rejected / total:.4%}),"
+            f" more than maxErrorRatio ({ratio})"
+        )
+    return None
 
 
 def _now() -> datetime:
@@ -282,6 +347,249 @@ def formats() -> list[str]:
     return [f.value for f in SUPPORTED_FORMATS]
 
 
+# -- onError skip and dry runs: the rows that convert, the rest set aside ----------------------------------
+
+
+@dataclass
+class ForgivingRead:
+    """A file read so that rows which do not convert are set aside (onError skip, dry runs)."""
+
+    frame: pl.LazyFrame  # the rows that convert, typed as the table will hold them (source names)
+    checks: list[Check]
+    columns: list[str]  # the file's columns
+    collector: RejectCollector
+    incoming: pl.Schema  # target names -> the types written (before conversion to the table's)
+    fit: Fit | None  # against the existing table
+    replaces_schema: bool
+
+
+def forgiving_read(
+    source: SourceFile, file: FileImport, table: TableColumns | None, spill: Path
+) -> ForgivingRead:
+    """The import's plan with lenient conversions: the reader's typing, the overrides, the table's types.
+
+    Each conversion gives null instead of failing; a row with a present value that became null is
+    handed to the collector (spilled under `spill`) and left out of `frame`.
+    """
+    types = file.column_types or {}
+    mappings = file.column_mappings or {}
+    text = source.scan_text()
+    lf, parsed = text if text is not None else (source.scan(raw=types.keys()), {})
+    schema = lf.collect_schema()
+    exprs: dict[str, pl.Expr] = {}
+    for name, dtype in schema.items():
+        if name in types:
+            exprs[name] = _cast(name, dtype, TypeSpec.parse(types[name]), strict=False)
+        elif name in parsed:
+            exprs[name] = parsed[name].alias(name)
+    typed = lf.select([exprs.get(n, pl.col(n)) for n in schema.names()]).collect_schema()
+    for name, dtype in typed.items():
+        if iceberg_dtype(dtype) != dtype:  # lossless, as the writer would
+            exprs[name] = exprs.get(name, pl.col(name)).cast(iceberg_dtype(dtype)).alias(name)
+    incoming = pl.Schema({mappings.get(n, n): iceberg_dtype(t) for n, t in typed.items()})
+    final = dict(incoming.items())
+    fit = fit_columns(table.schema, table.required, incoming) if table is not None else None
+    replaces = bool(fit and fit.problems and file.mode == WriteMode.OVERWRITE)
+    if fit is not None and not fit.problems:
+        for name in schema.names():
+            target = mappings.get(name, name)
+            if target in fit.casts:
+                source_type = incoming[target]
+                value = exprs.get(name, pl.col(name))
+                exprs[name] = convert(value, source_type, fit.casts[target], strict=False).alias(name)
+                final[target] = fit.casts[target]
+    checks = []
+    for name, expr in exprs.items():
+        target_type = final[mappings.get(name, name)]
+        checks.append(Check(name, expr, target_type, str(type_spec(target_type))))
+    collector = RejectCollector(spill)
+    return ForgivingRead(
+        forgiving(lf, checks, collector), checks, schema.names(), collector, incoming, fit, replaces
+    )
+
+
+def _budget_check(file: FileImport, read: ForgivingRead) -> Callable[[], None]:
+    def check() -> None:
+        read.collector.close()
+        why = over_budget(file, read.collector.rejected, read.collector.rows_seen)
+        if why is not None:
+            reasons = first_rejections(read.collector, read.checks, MAX_REJECT_REASONS)
+            first = f"; the first: {reasons[0].message()}" if reasons else ""
+            raise ErrorBudgetExceededError(
+                f"{why}: nothing was written{first}", read.collector.rejected, reasons
+            )
+
+    return check
+
+
+def import_forgiving(
+    warehouse: Warehouse,
+    tenant_id: uuid.UUID,
+    file: FileImport,
+    source: SourceFile,
+    progress: Callable[[int], None],
+    scratch: Path,
+) -> tuple[WriteResult, int, list[Rejection]]:
+    """onError skip: the rows that convert in one commit, then the rejected ones into the rejects table.
+
+    Past the budget nothing is committed to either table (ErrorBudgetExceededError). The rejects table's
+    commit carries the same job id as the target's, so a retry after a worker died between the two
+    commits finds the target's, reads the file again for its rejects and writes only those.
+    """
+    assert file.target_table_name is not None
+    job_id = import_job_id(file.id)
+    with tempfile.TemporaryDirectory(prefix="ingest-rejects-", dir=scratch) as tmp:
+        spill, out = Path(tmp) / "spill", Path(tmp) / "rejects"
+        spill.mkdir()
+        out.mkdir()
+        table = warehouse.columns(tenant_id, file.target_schema, file.target_table_name)
+        read = forgiving_read(source, file, table, spill)
+        if read.fit is not None and read.fit.problems and not read.replaces_schema:
+            raise SchemaMismatchError(mismatch_message(read.fit))
+        result = warehouse.write_frame(
+            tenant_id,
+            file.target_schema,
+            file.target_table_name,
+            read.frame,
+            job_id=job_id,
+            mode=WriteMode(file.mode),
+            column_mappings=file.column_mappings,
+            progress=progress,
+            explain=source.explain,
+            partition_spec=parse_fields(spec["fields"]) if (spec := file.partition_spec) else None,
+            evolve_partition_spec=bool(spec and spec.get("evolve")),
+            before_commit=_budget_check(file, read),
+        )
+        if result.already_applied:
+            read.frame.select(pl.len()).collect()  # the rejects of the earlier attempt's read
+        read.collector.close()
+        rejects = rejects_table_name(file.target_table_name)
+        if read.collector.rejected and not _committed(
+            warehouse, tenant_id, file.target_schema, rejects, job_id
+        ):
+            parts = list(
+                rejects_parts(
+                    read.collector,
+                    read.checks,
+                    read.columns,
+                    file_id=str(file.id),
+                    file_name=file.file_name,
+                    as_csv=source.format is FileFormat.CSV,
+                    directory=out,
+                )
+            )
+            warehouse.write_frame(
+                tenant_id, file.target_schema, rejects, pl.scan_parquet(parts), job_id=job_id
+            )
+        reasons = first_rejections(read.collector, read.checks, MAX_REJECT_REASONS)
+        return result, read.collector.rejected, reasons
+
+
+def _committed(
+    warehouse: Warehouse, tenant_id: uuid.UUID, schema: str | None, table: str, job_id: str
+) -> bool:
+    try:
+        return warehouse.job_rows(tenant_id, schema, table, job_id) is not None
+    except NotFoundError:
+        return False
+
+
+@dataclass
+class PlanResult:
+    """A dry run's answer (the controller turns it into `ImportPlan`)."""
+
+    file: FileImport
+    action: str
+    table_exists: bool
+    columns: list[tuple[str, str]]
+    new_columns: list[tuple[str, str]]
+    widened: list[tuple[str, str, str]]
+    converted: list[tuple[str, str, str]]
+    refused: list[tuple[str, str, str]]
+    replaces_schema: bool
+    row_count: int | None
+    records_imported: int
+    records_rejected: int
+    failures: list[Rejection]
+    message: str | None
+    rejects_table: str | None
+
+
+def plan_import(
+    warehouse: Warehouse, tenant_id: uuid.UUID, file: FileImport, source: SourceFile, scratch: Path
+) -> PlanResult:
+    """What the import would do, by the same read and fit as `import_forgiving`; nothing is written."""
+    assert file.target_table_name is not None
+    table = warehouse.columns(tenant_id, file.target_schema, file.target_table_name)
+    message: str | None = None
+    row_count: int | None = None
+    kept = rejected = 0
+    failures: list[Rejection] = []
+    read: ForgivingRead | None = None
+    with tempfile.TemporaryDirectory(prefix="ingest-plan-", dir=scratch) as tmp:
+        try:
+            read = forgiving_read(source, file, table, Path(tmp))
+            kept = int(read.frame.select(pl.len()).collect().item())
+            read.collector.close()
+            row_count, rejected = read.collector.rows_seen, read.collector.rejected
+            failures = first_rejections(read.collector, read.checks, MAX_PLAN_FAILURES)
+        except AppError as e:
+            message = e.message
+        except Exception as e:
+            message = source.explain(e)
+    incoming = read.incoming if read is not None else pl.Schema()
+    types = iceberg_type_names(incoming) if read is not None else {}
+    fit = read.fit if read is not None else None
+    replaces = bool(read and read.replaces_schema)
+    if table is None or replaces:
+        columns = list(types.items())
+        new_columns = (
+            columns if table is None else [(n, t) for n, t in types.items() if n not in table.schema]
+        )
+    else:
+        widened_names = set(fit.widened) if fit else set()
+        columns = [(n, types[n] if n in widened_names else t) for n, t in table.iceberg_types.items()]
+        new_columns = [(n, types[n]) for n in (fit.new_columns if fit else [])]
+        columns += new_columns
+    converted = widened = refused = []
+    if table is not None and fit is not None:
+        converted = [(n, types[n], table.iceberg_types[n]) for n in fit.casts]
+        widened = [(n, types[n], table.iceberg_types[n]) for n in fit.widened]
+        refused = [(n, types[n], table.iceberg_types[n]) for n in fit.refused]
+    if message is None and fit is not None and fit.problems and not replaces:
+        message = mismatch_message(fit)
+    if message is None and rejected:
+        if file.on_error == OnError.ABORT:
+            message = (
+                f"A value does not convert, which fails the import (onError abort): {failures[0].message()}"
+            )
+        else:
+            why = over_budget(file, rejected, row_count or 0)
+            message = f"{why}: nothing would be written" if why else None
+    action = (
+        "CREATE_TABLE" if table is None else "OVERWRITE" if file.mode == WriteMode.OVERWRITE else "APPEND"
+    )
+    return PlanResult(
+        file=file,
+        action=action,
+        table_exists=table is not None,
+        columns=columns,
+        new_columns=new_columns,
+        widened=widened,
+        converted=converted,
+        refused=refused,
+        replaces_schema=replaces,
+        row_count=row_count,
+        records_imported=kept if message is None else 0,
+        records_rejected=rejected,
+        failures=failures,
+        message=message,
+        rejects_table=f"{file.target_schema}.{rejects_table_name(file.target_table_name)}"
+        if file.on_error == OnError.SKIP
+        else None,
+    )
+
+
 # -- the service the API calls --------------------------------------------------------------------------
 
 
@@ -370,11 +678,15 @@ class FileService:
         *,
         partition_spec: list[dict[str, str]] | None = None,
         evolve_partition_spec: bool = False,
+        on_error: str = OnError.ABORT,
+        max_error_rows: int | None = None,
+        max_error_ratio: float | None = None,
     ) -> FileImport:
         file = await self.get(file_id, for_update=True)
         if file.status not in CONFIGURABLE:
             raise FileNotImportableError(f"File {file_id} is {file.status}: its schema can no longer change")
         self.warehouse.ref(self.tenant_id, target_schema, target_table_name)  # 400 on invalid identifiers
+        check_error_policy(target_table_name, on_error, max_error_rows, max_error_ratio)
         async with self.storage.local_copy(_key(file)) as path:
             source = self._source(path, file)
             schema = await asyncio.to_thread(_file_schema, source)
@@ -407,6 +719,9 @@ class FileService:
         file.column_mappings = {s: t for s, t in (column_mappings or {}).items()} or None
         file.column_types = dict(column_types) if column_types else None
         file.mode = mode or WriteMode.APPEND.value
+        file.on_error = on_error
+        file.max_error_rows = max_error_rows
+        file.max_error_ratio = max_error_ratio
         file.status = FileStatus.CONFIGURED
         file.error_message = None
         await self.session.flush()
@@ -415,14 +730,12 @@ class FileService:
     async def start_import(self, file_id: uuid.UUID) -> FileImport:
         """IMPORTING, and a durable job enqueued in the same transaction (202)."""
         file = await self.get(file_id, for_update=True)
-        if file.status == FileStatus.UPLOADED:
-            raise FileNotImportableError(f"File {file_id} has no target table yet: PUT its schema first")
-        if file.status not in IMPORTABLE:
-            hint = " (upload it again to import it again)" if file.status == FileStatus.COMPLETED else ""
-            raise FileNotImportableError(f"File {file_id} is {file.status}{hint}")
+        _check_importable(file)
         assert file.target_table_name is not None
         file.status = FileStatus.IMPORTING
         file.records_imported = 0
+        file.records_rejected = None
+        file.reject_reasons = None
         file.error_message = None
         file.started_at = None
         file.completed_at = None
@@ -438,12 +751,54 @@ class FileService:
         log.info("files.import.queued", tenant=str(self.tenant_id), file_id=str(file.id))
         return file
 
+    async def plan(self, file_id: uuid.UUID) -> PlanResult:
+        """A dry run: what the import would do, read from the file and the table; nothing is written."""
+        file = await self.get(file_id)
+        _check_importable(file)
+        async with self.storage.local_copy(_key(file)) as path:
+            return await asyncio.to_thread(
+                plan_import,
+                self.warehouse,
+                self.tenant_id,
+                file,
+                self._source(path, file),
+                self.runtime.settings.data_dir,
+            )
+
     async def delete(self, file_id: uuid.UUID) -> None:
         file = await self.get(file_id, for_update=True)
         if file.status == FileStatus.IMPORTING:
             raise FileNotImportableError(f"File {file_id} is being imported")
         await self.repository.delete(file)
         await self.storage.delete(_key(file))
+
+
+def _check_importable(file: FileImport) -> None:
+    if file.status == FileStatus.UPLOADED:
+        raise FileNotImportableError(f"File {file.id} has no target table yet: PUT its schema first")
+    if file.status not in IMPORTABLE:
+        hint = " (upload it again to import it again)" if file.status == FileStatus.COMPLETED else ""
+        raise FileNotImportableError(f"File {file.id} is {file.status}{hint}")
+
+
+def check_error_policy(
+    table: str, on_error: str, max_error_rows: int | None, max_error_ratio: float | None
+) -> None:
+    """400 for budgets without onError skip, skip without a budget, or a target too long for its rejects."""
+    if on_error != OnError.SKIP:
+        if max_error_rows is not None or max_error_ratio is not None:
+            raise InvalidRequestError("maxErrorRows and maxErrorRatio apply to onError 'skip' only")
+        return
+    if max_error_rows is None and max_error_ratio is None:
+        raise InvalidRequestError(
+            "onError 'skip' needs maxErrorRows and/or maxErrorRatio (maxErrorRatio 1 allows any number)"
+        )
+    longest = 128 - len(REJECTS_SUFFIX)
+    if len(table) > longest:
+        raise InvalidRequestError(
+            f"With onError 'skip' the targetTableName may have at most {longest} characters:"
+            f" its rejected rows go to '<targetTableName>{REJECTS_SUFFIX}'"
+        )
 
 
 def _key(file: FileImport) -> str:
@@ -558,29 +913,33 @@ async def run_import(
             def scan() -> pl.LazyFrame:
                 return apply_types(source.scan(raw=(types or {}).keys()), types)
 
+            def write_all() -> tuple[WriteResult, int | None, list[Rejection]]:
+                if file.on_error == OnError.SKIP:
+                    return import_forgiving(
+                        warehouse, tenant_id, file, source, progress, runtime.settings.data_dir
+                    )
+                assert file.target_table_name is not None
+                written = warehouse.write_frame(
+                    tenant_id,
+                    file.target_schema,
+                    file.target_table_name,
+                    scan,
+                    job_id=import_job_id(file_id),
+                    mode=WriteMode(file.mode),
+                    column_mappings=file.column_mappings,
+                    progress=progress,
+                    explain=_explainer(source, types),
+                    partition_spec=parse_fields(spec["fields"]) if (spec := file.partition_spec) else None,
+                    evolve_partition_spec=bool(spec and spec.get("evolve")),
+                )
+                return written, None, []
+
             assert file.target_table_name is not None
             # the table's lock: maintenance or a rollback of this table never runs during the write
             async with hold_table(
                 runtime.session_maker, tenant_id, file.target_schema, file.target_table_name
             ):
-                write = asyncio.create_task(
-                    asyncio.to_thread(
-                        warehouse.write_frame,
-                        tenant_id,
-                        file.target_schema,
-                        file.target_table_name,
-                        scan,
-                        job_id=import_job_id(file_id),
-                        mode=WriteMode(file.mode),
-                        column_mappings=file.column_mappings,
-                        progress=progress,
-                        explain=_explainer(source, types),
-                        partition_spec=parse_fields(spec["fields"])
-                        if (spec := file.partition_spec)
-                        else None,
-                        evolve_partition_spec=bool(spec and spec.get("evolve")),
-                    )
-                )
+                write = asyncio.create_task(asyncio.to_thread(write_all))
                 reported = 0
                 while not write.done():
                     await asyncio.wait({write}, timeout=PROGRESS_SECONDS)
@@ -589,7 +948,7 @@ async def run_import(
                         await _record_progress(runtime, tenant_id, file_id, reported)
                         if on_progress is not None:
                             on_progress(reported, total)
-                result: WriteResult = write.result()
+                result, rejected, reasons = write.result()
     except AppError as e:
         log.warning("files.import.failed", tenant=str(tenant_id), file_id=str(file_id), error=e.message)
         await _save(
@@ -599,7 +958,13 @@ async def run_import(
             status=FileStatus.FAILED,
             error_message=e.message,
             completed_at=_now(),
+            **(
+                {"records_rejected": e.rejected, "reject_reasons": reason_dicts(e.reasons)}
+                if isinstance(e, ErrorBudgetExceededError)
+                else {}
+            ),
         )
+
         observe.import_finished(FileStatus.FAILED, time.monotonic() - started, 0, file.file_size)
         return ImportOutcome(FileStatus.FAILED, 0, total, e.message)
     except Exception as e:
@@ -618,7 +983,10 @@ async def run_import(
         file_id,
         status=FileStatus.COMPLETED,
         records_imported=rows,
-        total_rows=rows,  # every row went in: exact now, whatever the estimate was
+        # every row went in or was set aside: exact now, whatever the estimate was
+        total_rows=rows + (rejected or 0),
+        records_rejected=rejected,
+        reject_reasons=reason_dicts(reasons) if rejected is not None else None,
         completed_at=_now(),
     )
     if on_progress is not None:
@@ -632,7 +1000,7 @@ async def run_import(
         snapshot_id=result.snapshot_id,
     )
     observe.import_finished(FileStatus.COMPLETED, time.monotonic() - started, rows, file.file_size)
-    return ImportOutcome(FileStatus.COMPLETED, rows, rows)
+    return ImportOutcome(FileStatus.COMPLETED, rows, rows + (rejected or 0))
 
 
 def _rows_hint(source: SourceFile, file_size: int) -> int | None:

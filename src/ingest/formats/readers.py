@@ -80,6 +80,36 @@ class SourceFile:
             return _with_temporal_casts(df.lazy(), df.head(SAMPLE_ROWS))
         return read_excel(self.path, fmt, keep=raw).lazy()
 
+    def scan_text(self) -> tuple[pl.LazyFrame, dict[str, pl.Expr]] | None:
+        """CSV and JSON Lines with every scalar column as text, and how `scan` types each (lenient).
+
+        The expressions give null where a value does not parse (instead of failing the read), so rows
+        that do not convert can be set aside. None for formats whose values the file types itself, and
+        for a CSV whose sample does not parse (`scan` then reports where).
+        """
+        if self.format is FileFormat.CSV:
+            schema = self._csv_schema
+            if schema is None:
+                return None
+            text = pl.scan_csv(self.path, schema={n: pl.String() for n in schema}, encoding="utf8")
+        elif self.format is FileFormat.JSONL:
+            schema = self.scan().collect_schema()
+            text = pl.scan_ndjson(
+                self.path,
+                schema={
+                    n: pl.String() if t.is_numeric() or t == pl.Boolean or t.is_temporal() else t
+                    for n, t in schema.items()
+                },
+            )
+        else:
+            return None
+        parsed = {}
+        for name, dtype in schema.items():
+            expr = _csv_parse(pl.col(name), dtype) if dtype != pl.String else None
+            if expr is not None:
+                parsed[name] = expr
+        return text, parsed
+
     @cached_property
     def _csv_schema(self) -> pl.Schema | None:
         """Column types from the first INFER_SCHEMA_ROWS rows, dates and timestamps included.
