@@ -18,7 +18,7 @@ async def test_formats_need_a_token_but_no_tenant(client, tenant):
     token_only = {"Authorization": headers_for(tenant, READ)["Authorization"]}
     response = await client.get("/api/v1/files/formats", headers=token_only)
     assert response.status_code == 200
-    assert response.json() == ["csv", "xlsx", "xls", "parquet", "json", "jsonl", "avro"]
+    assert response.json() == ["csv", "xlsx", "xls", "parquet", "json", "jsonl", "avro", "mbox", "eml", "pst"]
     assert_error_body(await client.get("/api/v1/files/formats"), 401)
 
 

@@ -40,6 +40,7 @@ from ingest.formats import (
     preview_file,
 )
 from ingest.formats.excel import xlsx_declared_rows
+from ingest.formats.mail import is_mail_format
 from ingest.formats.readers import type_label, type_spec
 from ingest.formats.rejects import (
     Check,
@@ -110,6 +111,7 @@ _ALLOWED: dict[str, set[ColumnType]] = {
     "BOOLEAN": {ColumnType.BOOLEAN, ColumnType.STRING, ColumnType.INTEGER},
     "DATE": {ColumnType.DATE, ColumnType.TIMESTAMP, ColumnType.STRING},
     "TIMESTAMP": {ColumnType.DATE, ColumnType.TIMESTAMP, ColumnType.STRING},
+    "JSON": set(),  # lists and structs (mail files) keep their type
 }
 # plain DECIMAL in columnTypes takes its precision and scale from this many first values of the column
 DECIMAL_SAMPLE_ROWS = 1000
@@ -1018,6 +1020,9 @@ def _rows_hint(source: SourceFile, file_size: int) -> int | None:
         return xlsx_declared_rows(source.path)
     if source.format is FileFormat.XLS:
         return None
+    if is_mail_format(source.format):
+        # a zip's directory or a PST's folders say it cheaply; an mbox would need a pass over the file
+        return None if source.format is FileFormat.MBOX else source.count_rows()
     if source.format not in (FileFormat.CSV, FileFormat.JSONL):
         return None
     with source.path.open("rb") as f:

@@ -17,6 +17,9 @@ class FileFormat(StrEnum):
     JSON = "json"
     JSONL = "jsonl"
     AVRO = "avro"
+    MBOX = "mbox"
+    EML = "eml"  # one message, or a zip of .eml files
+    PST = "pst"
 
 
 SUPPORTED_FORMATS: tuple[FileFormat, ...] = tuple(FileFormat)
@@ -30,6 +33,12 @@ _EXTENSIONS: dict[str, FileFormat] = {
     ".jsonl": FileFormat.JSONL,
     ".ndjson": FileFormat.JSONL,
     ".avro": FileFormat.AVRO,
+    ".mbox": FileFormat.MBOX,
+    ".mbx": FileFormat.MBOX,
+    ".eml": FileFormat.EML,
+    ".zip": FileFormat.EML,
+    ".pst": FileFormat.PST,
+    ".ost": FileFormat.PST,
 }
 
 _HEAD_BYTES = 64 * 1024
@@ -121,6 +130,11 @@ def detect_format(path: Path, file_name: str) -> FileFormat:
     InvalidRequestError (400) for an empty, too small, damaged or non-UTF-8 file.
     """
     declared = format_from_name(file_name)
+    if declared in (FileFormat.MBOX, FileFormat.EML, FileFormat.PST):
+        from ingest.formats.mail import check_mail_file  # mail imports this module
+
+        check_mail_file(path, declared)
+        return declared
     candidates = _content_candidates(path)
     if declared in candidates:
         return declared

@@ -24,6 +24,7 @@ from ingest.core.types import ColumnType, TypeSpec
 from ingest.formats.avro import avro_reader, count_avro_rows
 from ingest.formats.detect import FileFormat
 from ingest.formats.excel import count_excel_rows, read_excel
+from ingest.formats.mail import count_messages, is_mail_format, mail_head, mail_reader
 
 # Types come from a bounded sample: the first rows of the file.
 INFER_SCHEMA_ROWS = 10_000
@@ -75,6 +76,8 @@ class SourceFile:
             return pl.scan_parquet(self.path)
         if fmt is FileFormat.AVRO:
             return pl.scan_arrow_c_stream(avro_reader(self.path))
+        if is_mail_format(fmt):
+            return pl.scan_arrow_c_stream(mail_reader(self.path, fmt))
         if fmt is FileFormat.JSON:
             df = self._read_json()
             return _with_temporal_casts(df.lazy(), df.head(SAMPLE_ROWS))
@@ -150,6 +153,8 @@ class SourceFile:
         try:
             if self.format in (FileFormat.XLSX, FileFormat.XLS):
                 return read_excel(self.path, self.format, n_rows=n)
+            if is_mail_format(self.format):
+                return mail_head(self.path, self.format, n)
             return self.scan().head(n).collect()
         except AppError:
             raise
@@ -166,6 +171,8 @@ class SourceFile:
                 return count_avro_rows(self.path)
             if self.format in (FileFormat.XLSX, FileFormat.XLS):
                 return count_excel_rows(self.path, self.format)
+            if is_mail_format(self.format):
+                return count_messages(self.path, self.format)
             return int(self.scan().select(pl.len()).collect().item())
         except AppError:
             raise
@@ -356,6 +363,8 @@ def type_spec(dtype: pl.DataType) -> TypeSpec:
 
 
 def type_label(dtype: pl.DataType) -> str:
+    if dtype.is_nested():  # lists and structs (mail's addresses and attachments)
+        return "JSON"
     if dtype.is_integer():
         return "INTEGER"
     if dtype.is_float() or dtype.is_decimal():

@@ -133,7 +133,7 @@ def head_of(raw: bytes, limit: int) -> bytes:
     return window[: match.start()] if match else window
 
 
-def new_row(size: int, sha256: str, folders: Iterable[str], flags: Iterable[str]) -> dict[str, Any]:
+def new_row(size: int, sha256: str | None, folders: Iterable[str], flags: Iterable[str]) -> dict[str, Any]:
     return {
         "message_id": None,
         "thread_id": None,
