@@ -11,7 +11,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -628,13 +628,28 @@ class FileService:
 
     async def upload(self, file_name: str, chunks: AsyncIterator[bytes]) -> FileImport:
         """Stream the bytes to storage (413 past the limit), check the format; keep nothing on failure."""
+        limit = self.runtime.settings.max_upload_bytes
+        return await self.store(file_name, lambda key: self.storage.write(key, chunks, limit))
+
+    async def store(
+        self, file_name: str, write: Callable[[str], Awaitable[int]], *, file_id: uuid.UUID | None = None
+    ) -> FileImport:
+        """The file record of bytes `write(key)` puts in storage (its size), once their format is checked.
+
+        The one-request upload, a finished resumable upload and a completed multipart upload all end here;
+        on any failure the stored object is deleted.
+        """
         name = display_name(file_name)
         if not name:
             raise InvalidRequestError("The uploaded file has no name")
         format_from_name(name)  # 415 before any byte is stored
-        file_id = uuid.uuid4()
+        file_id = file_id or uuid.uuid4()
         key = object_key(self.tenant_id, file_id, name)
-        size = await self.storage.write(key, chunks, self.runtime.settings.max_upload_bytes)
+        try:
+            size = await write(key)
+        except BaseException:
+            await self.storage.delete(key)
+            raise
         try:
             if size == 0:
                 raise InvalidRequestError("The file is empty")

@@ -15,7 +15,7 @@ from uuid import UUID
 
 import boto3
 
-from ingest.core.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
+from ingest.core.errors import ConflictError, InvalidRequestError, NotFoundError, PayloadTooLargeError
 from ingest.core.settings import Settings
 
 _PART_BYTES = 8 * 1024**2  # S3 parts must be at least 5 MiB (except the last)
@@ -55,9 +55,30 @@ def _check_key(key: str) -> str:
 class Storage:
     """Streaming writes with a size limit, deletes, and a local path for readers."""
 
+    # S3 only: clients PUT the parts of a multipart upload straight to the bucket (presigned URLs)
+    presigned_uploads = False
+
     async def write(self, key: str, chunks: AsyncIterator[bytes], max_bytes: int) -> int:
         """Store the stream under `key`; PayloadTooLargeError (nothing kept) past `max_bytes`."""
         raise NotImplementedError
+
+    async def put_file(self, key: str, path: Path, max_bytes: int) -> int:
+        """Move a finished local file (a completed resumable upload) under `key`; 413 past `max_bytes`."""
+        raise NotImplementedError
+
+    async def start_multipart(self, key: str) -> str:
+        """A multipart upload for clients to PUT parts to; its upload id."""
+        raise _no_presigned()
+
+    def presign_part(self, key: str, upload_id: str, part_number: int, expires_seconds: int) -> str:
+        raise _no_presigned()
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> int:
+        """Assemble the parts (number, ETag); the object's size. 400 for missing or wrong parts."""
+        raise _no_presigned()
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        raise _no_presigned()
 
     async def delete(self, key: str) -> None:
         raise NotImplementedError
@@ -77,6 +98,10 @@ class Storage:
             return S3Storage(parsed.netloc, parsed.path.strip("/"), endpoint_url=settings.s3_endpoint_url)
         root = Path(url.removeprefix("file://")) if url else settings.data_dir / "objects"
         return LocalStorage(root)
+
+
+def _no_presigned() -> ConflictError:
+    return ConflictError("Presigned multipart uploads need the S3 store (INGEST_STORAGE_URL=s3://...)")
 
 
 def _too_large(max_bytes: int) -> PayloadTooLargeError:
@@ -108,6 +133,25 @@ class LocalStorage(Storage):
             raise
         return size
 
+    async def put_file(self, key: str, path: Path, max_bytes: int) -> int:
+        size = os.stat(path).st_size
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)  # same file system: a rename, no copy
+        except OSError:
+            partial = target.with_name(target.name + ".part")
+            try:
+                await asyncio.to_thread(shutil.copyfile, path, partial)
+                os.replace(partial, target)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            os.unlink(path)
+        return size
+
     async def delete(self, key: str) -> None:
         path = self.path(key)
         path.unlink(missing_ok=True)
@@ -127,6 +171,8 @@ class LocalStorage(Storage):
 
 
 class S3Storage(Storage):
+    presigned_uploads = True
+
     def __init__(
         self, bucket: str, prefix: str = "", endpoint_url: str | None = None, client: Any = None
     ) -> None:
@@ -182,6 +228,61 @@ class S3Storage(Storage):
             )
             raise
         return size
+
+    async def put_file(self, key: str, path: Path, max_bytes: int) -> int:
+        size = os.stat(path).st_size
+        if size > max_bytes:
+            raise _too_large(max_bytes)
+        # boto3's managed transfer: a multipart upload of several parts at once, aborted on failure
+        await asyncio.to_thread(self.client.upload_file, str(path), self.bucket, self._key(key))
+        os.unlink(path)
+        return size
+
+    async def start_multipart(self, key: str) -> str:
+        upload = await asyncio.to_thread(
+            self.client.create_multipart_upload, Bucket=self.bucket, Key=self._key(key)
+        )
+        return str(upload["UploadId"])
+
+    def presign_part(self, key: str, upload_id: str, part_number: int, expires_seconds: int) -> str:
+        url: str = self.client.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._key(key),
+                "UploadId": upload_id,
+                "PartNumber": part_number,
+            },
+            ExpiresIn=expires_seconds,
+        )
+        return url
+
+    async def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> int:
+        s3_key = self._key(key)
+        try:
+            await asyncio.to_thread(
+                self.client.complete_multipart_upload,
+                Bucket=self.bucket,
+                Key=s3_key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+            )
+        except self.client.exceptions.ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in ("InvalidPart", "InvalidPartOrder", "EntityTooSmall", "NoSuchUpload", "MalformedXML"):
+                raise InvalidRequestError(f"S3 refused to complete the multipart upload ({code})") from None
+            raise
+        head = await asyncio.to_thread(self.client.head_object, Bucket=self.bucket, Key=s3_key)
+        return int(head["ContentLength"])
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            await asyncio.to_thread(
+                self.client.abort_multipart_upload, Bucket=self.bucket, Key=self._key(key), UploadId=upload_id
+            )
+        except self.client.exceptions.ClientError as e:
+            if e.response.get("Error", {}).get("Code") != "NoSuchUpload":  # completed or aborted before
+                raise
 
     async def delete(self, key: str) -> None:
         await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=self._key(key))
