@@ -38,10 +38,17 @@ from ingest.jobs.runtime import Runtime, set_runtime
 from ingest.jobs.worker import run_worker
 from ingest.openapi import SECURITY_SCHEMES, StrictStructSchemaPlugin, document_routes
 from ingest.ratelimit import RateLimiter, create_store, rate_limit_middleware
-from ingest.screening import allowed_methods, screening_middleware
+from ingest.screening import allowed_methods, options_headers, screening_middleware
 from ingest.tenancy import TENANT_DEPENDENCY
 
 log = get_logger("ingest.app")
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # tus' 460 is no registered status
+        return {460: "Checksum Mismatch"}.get(status, "Error")
 
 
 def error_response(
@@ -50,7 +57,7 @@ def error_response(
     body = ErrorResponse(
         timestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         status=status,
-        error=HTTPStatus(status).phrase,
+        error=_phrase(status),
         message=message,
         path=request.url.path,
     )
@@ -236,6 +243,7 @@ def route_handlers() -> list[Any]:
     from ingest.sources import controller as sources
     from ingest.syncs import controller as syncs
     from ingest.tables import controller as tables
+    from ingest.uploads import controller as uploads
     from ingest.webhooks import controller as webhooks
 
     return [
@@ -246,6 +254,7 @@ def route_handlers() -> list[Any]:
         *connections.route_handlers(),
         *syncs.route_handlers(),
         *files.route_handlers(),
+        *uploads.route_handlers(),
         *tables.route_handlers(),
         *console.route_handlers(),
         *audit.route_handlers(),
@@ -363,4 +372,5 @@ def create_app(
     )
     document_routes(app)
     app.state.allowed_methods = allowed_methods(app)
+    app.state.options_headers = options_headers(app, settings)
     return app

@@ -24,7 +24,11 @@ from ingest.core.settings import Settings
 
 UNLIMITED_PATHS = frozenset({"/health", "/ready", "/metrics"})
 UNLIMITED_PREFIXES = ("/schema",)
-HEAVY_ROUTES = re.compile(r"^/api/v1/(files/upload|files/[^/]+/import|syncs/connections/[^/]+/trigger)/?$")
+# starting an upload is heavy; a resumable upload's chunks (PATCH) count as ordinary changes
+HEAVY_ROUTES = re.compile(
+    r"^/api/v1/(files/upload|files/uploads|files/multipart-uploads(/[^/]+/complete)?|files/[^/]+/import"
+    r"|syncs/connections/[^/]+/trigger)/?$"
+)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from ingest.openapi import body_media_type
 if TYPE_CHECKING:
     from litestar import Litestar
 
+    from ingest.core.settings import Settings
+
 MAX_JSON_DEPTH = 32
 INT_LIMIT = 2**63
 # headers whose second copy would make "which one counts" ambiguous between us and a proxy
@@ -205,13 +207,35 @@ def allowed_methods(app: "Litestar") -> dict[str, str]:
     return {path: ", ".join(sorted(names)) for path, names in methods.items()}
 
 
+def options_headers(app: "Litestar", settings: "Settings") -> dict[str, list[tuple[bytes, bytes]]]:
+    """Extra headers OPTIONS answers on a path whose handler asks (`opt["options_headers"](settings)`):
+    tus discovery (Tus-Version, Tus-Extension, Tus-Max-Size) on the resumable uploads."""
+    extra: dict[str, list[tuple[bytes, bytes]]] = {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            make = handler.opt.get("options_headers")
+            if callable(make):
+                headers = [(k.lower().encode(), v.encode("latin-1")) for k, v in make(settings).items()]
+                for key in (route.path, route.path_format):
+                    extra[key] = headers
+    return extra
+
+
 async def answer_options(scope: Scope, send: Send) -> None:
     """204 with every method of the path: Litestar's own OPTIONS lists only one handler's when a
     controller registers several methods on one path."""
     table: dict[str, str] = scope["app"].state.allowed_methods
-    allow = table.get(str(scope.get("path_template", ""))) or "OPTIONS"
+    template = str(scope.get("path_template", ""))
+    allow = table.get(template) or "OPTIONS"
+    extra: list[tuple[bytes, bytes]] = getattr(scope["app"].state, "options_headers", {}).get(template, [])
     await send(
-        {"type": "http.response.start", "status": 204, "headers": [(b"allow", allow.encode("latin-1"))]}
+        {
+            "type": "http.response.start",
+            "status": 204,
+            "headers": [(b"allow", allow.encode("latin-1")), *extra],
+        }
     )
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 

@@ -162,6 +162,10 @@ class Settings:
     s3_endpoint_url: str | None = None
     max_upload_bytes: int = 5 * 1024**3
     max_json_bytes: int = 512 * 1024**2
+    # resumable (tus) and presigned multipart uploads
+    upload_chunk_bytes: int = 8 * 1024**2  # the largest tus PATCH body: below the gateway's body limit
+    upload_expire_hours: float = 24.0  # an unfinished upload (and its bytes) is removed after this
+    upload_dir: Path | None = None  # tus uploads' partial bytes (default <data dir>/partial-uploads)
 
     # iceberg
     catalog_uri: str | None = None
@@ -223,6 +227,8 @@ class Settings:
         values.update(overrides)
         settings = cls(**values)
         object.__setattr__(settings, "data_dir", Path(settings.data_dir).resolve())
+        if settings.upload_dir is not None:
+            object.__setattr__(settings, "upload_dir", Path(settings.upload_dir).resolve())
         if settings.connectors_home is not None:
             object.__setattr__(settings, "connectors_home", Path(settings.connectors_home).resolve())
         return settings
@@ -230,7 +236,8 @@ class Settings:
     def check(self) -> None:
         """SettingsError naming the first setting a service could not work with (see the README)."""
         _at_least(self, 1, "port", "worker_concurrency", "job_stall_seconds", "max_upload_bytes")
-        _at_least(self, 1, "max_json_bytes", "airbyte_retry_attempts")
+        _at_least(self, 1, "max_json_bytes", "airbyte_retry_attempts", "upload_chunk_bytes")
+        _above_zero(self, "upload_expire_hours")
         _at_least(self, 0, "jwt_jwks_cache_seconds", "airbyte_retry_backoff_seconds")
         _at_least(self, 0, "airbyte_retry_max_backoff_seconds", "connector_kill_grace_seconds")
         _above_zero(self, "connector_timeout_seconds", "connector_read_timeout_seconds")
@@ -307,6 +314,10 @@ class Settings:
     @property
     def warehouse_location(self) -> str:
         return self.warehouse or (self.data_dir / "warehouse").as_uri()
+
+    @property
+    def partial_uploads_dir(self) -> Path:
+        return self.upload_dir or self.data_dir / "partial-uploads"
 
     @property
     def connectors_dir(self) -> Path:

@@ -222,3 +222,26 @@ class ApiKey(TenantOwned, Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Upload(TenantOwned, Base):
+    """An upload in progress: resumable (tus, bytes staged on disk) or presigned multipart (S3 direct).
+
+    It becomes a `files` row only when its last byte is in and the checks pass (`file_id` then names it);
+    until then nothing of it is visible as a file.
+    """
+
+    __tablename__ = "uploads"
+
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # TUS | MULTIPART
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="ACTIVE")
+    file_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    upload_length: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    upload_offset: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    metadata_header: Mapped[str | None] = mapped_column(Text)  # tus Upload-Metadata, echoed by HEAD
+    # MULTIPART: the file id (its object key) chosen at the start; TUS: the file made at completion
+    file_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    s3_upload_id: Mapped[str | None] = mapped_column(Text)
+    part_size: Mapped[int | None] = mapped_column(BigInteger)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, index=True)

@@ -58,6 +58,7 @@ TASK_MODULES = [
     "ingest.files.jobs",
     "ingest.tables.jobs",
     "ingest.webhooks.jobs",
+    "ingest.uploads.jobs",
 ]
 
 
