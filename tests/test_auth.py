@@ -194,3 +194,19 @@ def test_cli_token_is_accepted_by_a_server_on_the_same_data_dir(tmp_path, tenant
     principal = asyncio.run(TokenVerifier(_settings(tmp_path)).verify(out.getvalue().strip()))
     assert principal.tenant_ids == {tenant}
     assert principal.permissions == {READ}
+
+
+async def test_a_remembered_token_still_expires(tmp_path, tenant):
+    """Verified tokens are cached until their `exp`: after it, the same token is 401 like any expired one."""
+    verifier = TokenVerifier(_settings(tmp_path, jwt_secret=JWT_SECRET))
+    exp = int(time.time()) + 2
+    claims = {"sub": "x", "exp": exp, "tenants": [str(tenant)], "permissions": [READ]}
+    token = jwt.encode(claims, JWT_SECRET, "HS256")
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first  # answered from the cache
+    forged = jwt.encode(claims, "another-secret-of-sufficient-length-000", "HS256")
+    with pytest.raises(UnauthorizedError, match="signature"):
+        await verifier.verify(forged)  # same claims, other signature: verified, never taken from the cache
+    time.sleep(max(0.0, exp - time.time()) + 0.05)
+    with pytest.raises(UnauthorizedError, match="expired"):
+        await verifier.verify(token)

@@ -42,6 +42,7 @@ from ingest.screening import allowed_methods, options_headers, screening_middlew
 from ingest.tenancy import TENANT_DEPENDENCY
 
 log = get_logger("ingest.app")
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def _phrase(status: int) -> str:
@@ -168,8 +169,14 @@ async def provide_db_session(
     """One session per request: committed when the handler succeeds, rolled back when it raises.
 
     A successful change is audited in the same transaction, just before the commit (`ingest.audit_hook`).
+    A read (GET, HEAD) runs in autocommit instead: PostgreSQL's default READ COMMITTED gives each statement
+    its own snapshot inside a transaction too, so a read sees the same data without the BEGIN and COMMIT
+    round trips (two of a simple GET's three; a few GETs store a derived value, which a single statement
+    commits on its own).
     """
-    maker: async_sessionmaker[AsyncSession] = state.session_maker
+    maker: async_sessionmaker[AsyncSession] = (
+        state.read_session_maker if request.method in READ_METHODS else state.session_maker
+    )
     async with maker() as session:
         track_inserts(session)
         try:
@@ -304,13 +311,16 @@ def create_app(
         url: str = database_url if database_url else await asyncio.to_thread(resolve_database_url, settings)
         engine: AsyncEngine | None = None
         maker = session_maker
+        read_maker = session_maker  # tests: their rolled-back transaction, for reads too
         if maker is None:
             engine = create_engine(url)
             maker = session_factory(engine)
+            read_maker = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
         job_app = create_job_app(libpq_url(url))
         runtime = Runtime(settings=settings, session_maker=maker, database_url=url)
         set_runtime(runtime)
         app.state.session_maker = maker
+        app.state.read_session_maker = read_maker
         app.state.runtime = runtime
         app.state.job_app = job_app
         app.state.api_key_verifier = DatabaseApiKeyVerifier(maker, settings)
