@@ -206,7 +206,7 @@ def _generic_definitions(known: set[str]) -> list[dict[str, Any]]:
             "catalog": GENERIC_CATALOG,
         }
         for c in all_connectors()
-        if docker_repository(c) not in known
+        if docker_repository(c) not in known and "airbyte" in c.engines
     ]
 
 

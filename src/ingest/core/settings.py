@@ -189,6 +189,9 @@ class Settings:
     webhook_retry_for_seconds: float = 86400.0  # a delivery is retried for about this long, then FAILED
     webhook_disable_after_seconds: float = 3 * 86400.0  # a webhook failing this long is disabled
 
+    # mail sources
+    imap_allow_plaintext: bool = False  # accept IMAP sources with tls 'none' (password sent in clear)
+
     # table maintenance (expire snapshots, remove unreferenced files, compact small files)
     maintenance_enabled: bool = True
     maintenance_interval_hours: float = 24.0  # a table is maintained when its last run is older than this

@@ -6,6 +6,7 @@ from ingest.engines.base import ConnectorType
 
 _BOTH = frozenset({"embedded", "airbyte"})
 _AIRBYTE_ONLY = frozenset({"airbyte"})
+_EMBEDDED_ONLY = frozenset({"embedded"})
 
 
 def _python(
@@ -101,6 +102,10 @@ _CONNECTORS: tuple[ConnectorType, ...] = (
         "4.9.1",
         "Zendesk Support",
         ("subdomain", "start_date"),
+    ),
+    # Read natively by the embedded engine (engines/embedded/mail/); Airbyte has no IMAP source.
+    ConnectorType(
+        "imap", "IMAP mailbox", None, None, "IMAP", _EMBEDDED_ONLY, ("host", "port", "tls", "username")
     ),
     _python("faker", "Sample Data (Faker)", "airbyte-source-faker", "7.2.1", "Sample Data", ()),
     _python(

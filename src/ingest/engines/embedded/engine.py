@@ -20,8 +20,8 @@ from ingest.engines.base import (
     ReadRequest,
     StateCheckpoint,
 )
-from ingest.engines.embedded import databases, installer
-from ingest.engines.embedded.databases.common import DatabaseRead
+from ingest.engines.embedded import databases, installer, mail
+from ingest.engines.embedded.bridge import ThreadRead
 from ingest.engines.embedded.process import (
     ConnectorProcessError,
     Diagnostics,
@@ -91,6 +91,8 @@ class EmbeddedEngine:
         """The connector's `connectionSpecification`, cached per connector version (memory and venv dir)."""
         if databases.is_database(connector.id):
             return databases.spec(connector.id)
+        if mail.is_mail(connector.id):
+            return mail.spec(connector.id)
         key = (connector.id, connector.version)
         cached = self._specs.get(key)
         if cached is not None:
@@ -121,11 +123,20 @@ class EmbeddedEngine:
         """400 naming the config options this engine cannot honour (databases: SSH tunnel, CDC, ...)."""
         if databases.is_database(connector.id):
             databases.check_options(connector.id, config)
+        if mail.is_mail(connector.id):
+            from ingest.engines.embedded.mail import imap
+
+            imap.options(config, allow_plaintext=self.settings.imap_allow_plaintext)
 
     async def check(self, connector: ConnectorType, config: Mapping[str, Any]) -> CheckResult:
         """CONNECTION_STATUS as a CheckResult; a crash, TRACE error without status, or timeout raises."""
         if databases.is_database(connector.id):
             return await databases.check(connector.id, config)
+        if mail.is_mail(connector.id):
+            from ingest.engines.embedded.mail import imap
+
+            allow = self.settings.imap_allow_plaintext
+            return await asyncio.to_thread(imap.check, config, allow_plaintext=allow)
         scrub = await self.scrubber(connector, config)
         messages, diagnostics = await self._run(connector, "check", config, scrub, allow_failure=True)
         status = next((m for m in messages if m.get("type") == "CONNECTION_STATUS"), None)
@@ -148,6 +159,11 @@ class EmbeddedEngine:
                 scrub = await self.scrubber(connector, config)
                 first = (str(exc).strip().splitlines() or ["unknown error"])[0]
                 raise ConnectorError(f"{connector.id} discover failed: {scrub(first)[:300]}") from None
+        if mail.is_mail(connector.id):
+            from ingest.engines.embedded.mail import imap
+
+            allow = self.settings.imap_allow_plaintext
+            return await asyncio.to_thread(imap.discover, config, allow_plaintext=allow)
         scrub = await self.scrubber(connector, config)
         messages, diagnostics = await self._run(connector, "discover", config, scrub)
         catalog = next((m for m in messages if m.get("type") == "CATALOG"), None)
@@ -207,10 +223,14 @@ class EmbeddedEngine:
     # 150 MB less at peak with three streams buffering at once (bench/syncs_bench.py)
     BATCH_RECORDS = 10_000
 
-    def read(self, request: ReadRequest, cancel: asyncio.Event) -> "ReadRun | DatabaseRead":
-        """The records as Arrow batches per stream, then one state checkpoint. See ReadRun / DatabaseRead."""
+    def read(self, request: ReadRequest, cancel: asyncio.Event) -> "ReadRun | ThreadRead":
+        """The records as Arrow batches per stream, then one state checkpoint. See ReadRun / ThreadRead."""
         if databases.is_database(request.connector.id):
             return databases.read(request, cancel)
+        if mail.is_mail(request.connector.id):
+            from ingest.engines.embedded.mail import imap  # its model (ingest.mail) loads only when used
+
+            return imap.read(request, cancel, allow_plaintext=self.settings.imap_allow_plaintext)
         return ReadRun(self, request, cancel)
 
     def read_lines(self, request: ReadRequest, cancel: asyncio.Event) -> "ConnectorRun":
