@@ -37,11 +37,14 @@ console: console/dist/index.html ## build the admin console (npm ci + vite build
 chromium: ## install Debian's Chromium for the browser tests when it is missing (CI runs as root)
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
+dovecot: ## install Debian's Dovecot IMAP server for the IMAP source tests when it is missing (CI runs as root)
+	command -v dovecot >/dev/null || test -x /usr/sbin/dovecot || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dovecot-imapd)
+
 run: $(STAMP) console ## set up, migrate and start the API + a worker on :8113 (embedded PostgreSQL, embedded engine)
 	$(BIN)/ingest migrate
 	$(BIN)/ingest serve
 
-test: $(STAMP) console chromium ## run the whole test suite (connector installs are cached in .ingest/test-connectors)
+test: $(STAMP) console chromium dovecot ## run the whole test suite (connector installs are cached in .ingest/test-connectors)
 	INGEST_TEST_CONNECTORS_DIR=$${INGEST_TEST_CONNECTORS_DIR:-$(CURDIR)/.ingest/test-connectors} $(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(STAMP) ## ruff and mypy --strict
@@ -56,10 +59,10 @@ format: $(STAMP) ## apply ruff's formatter and fixes
 openapi: $(STAMP) ## regenerate openapi.yaml from the app
 	$(BIN)/ingest openapi -o openapi.yaml
 
-bench: $(STAMP) ## run the benchmarks (files and syncs); figures go to bench/out/
+bench: $(STAMP) dovecot ## run the benchmarks (files and syncs); figures go to bench/out/
 	$(BIN)/python bench/run.py
 
 lock: ## recompile requirements.lock from pyproject.toml (no index URLs recorded)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --no-emit-index-url --quiet -o requirements.lock
 
-.PHONY: help install console chromium run test lint format openapi bench lock
+.PHONY: help install console chromium dovecot run test lint format openapi bench lock
