@@ -6,7 +6,7 @@ driver) stays behind the engine.
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import TracebackType
@@ -74,6 +74,12 @@ class StreamChoice:
     primary_key: list[str] | None = None
 
 
+# store(name, content_type, data) -> the object's storage key: how a native reader keeps large values
+# (mail attachments) outside the table. Given by the sync (only it knows the tenant and may touch
+# storage), called from the reader's worker thread, blocking; its exceptions fail the read.
+StoreBlob = Callable[[str | None, str, bytes], str | None]
+
+
 @dataclass(frozen=True)
 class ReadRequest:
     """What one embedded sync reads: the configured catalog is built by the engine from these."""
@@ -84,6 +90,7 @@ class ReadRequest:
     incremental: bool
     state: Any | None  # the last committed state (Airbyte: list of AirbyteStateMessage; databases: cursors)
     choices: Mapping[str, StreamChoice] = field(default_factory=dict)  # per-stream choices, by stream name
+    store_blob: StoreBlob | None = None  # object storage under the tenant's prefix (None: nothing stored)
 
 
 @dataclass(frozen=True)

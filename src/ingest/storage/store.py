@@ -40,6 +40,13 @@ def object_key(tenant_id: UUID, file_id: UUID, file_name: str) -> str:
     return f"tenant-{tenant_id}/uploads/{file_id}/{safe_file_name(file_name)}"
 
 
+def attachment_key(tenant_id: UUID, sha256: str) -> str:
+    """`tenant-<id>/attachments/<sha256>`: content-addressed, so a blob stored twice is one object."""
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise InvalidRequestError("Invalid attachment hash")
+    return f"tenant-{tenant_id}/attachments/{sha256}"
+
+
 def storage_path(key: str) -> str:
     """The key as the API shows it (`storagePath`)."""
     return "/" + key
