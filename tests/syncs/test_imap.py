@@ -18,6 +18,7 @@ from ingest.engines.embedded import EmbeddedEngine
 from ingest.engines.embedded.mail import imap as imap_reader
 from ingest.engines.registry import get_connector
 from ingest.iceberg.warehouse import Warehouse
+from ingest.storage import Storage
 from tests.conftest import assert_error_body, headers_for
 from tests.imap_server import dovecot, free_port
 from tests.syncs.test_api import _remember_database, run_sync, wait_for  # noqa: F401
@@ -322,6 +323,7 @@ async def test_imap_full_refresh_rows_folders_and_nothing_marked_read(
     assert attachment["name"] == "report.pdf" and attachment["content_type"] == "application/pdf"
     assert attachment["size"] == len(PDF)
     assert attachment["sha256"] == __import__("hashlib").sha256(PDF).hexdigest()
+    assert attachment["storage_key"] is None  # store_attachments is off by default
     assert {rows[f"<t{i}@example.com>"]["thread_id"] for i in (1, 2, 3)} == {"<t1@example.com>"}
     assert sorted(rows["<copy@example.com>"]["folders"]) == ["Archive", "INBOX"]  # one row, both folders
     assert rows["<sent@example.com>"]["folders"] == ["Sent"]
@@ -422,6 +424,22 @@ async def test_imap_time_window(live_client, tenant, warehouse, imap_server):
         ids = {r["message_id"] for r in warehouse.read_all(tenant, namespace, "messages").to_dicts()}
         assert "<old@example.com>" not in ids, window  # appended with an internal date in 2020
         assert "<unicode@example.com>" in ids and len(ids) == 8, window
+
+
+async def test_imap_attachments_stored_under_the_tenant_prefix(
+    live_client, tenant, warehouse, settings, imap_server
+):
+    headers = headers_for(tenant)
+    source = await create_source(
+        live_client, headers, config(imap_server, folders=["INBOX"], store_attachments=True)
+    )
+    connection = await connect(live_client, headers, source["id"], selectedStreams=["messages"])
+    done = await run_sync(live_client, headers, connection["id"])
+    assert done["status"] == "SUCCEEDED", done
+    [attachment] = rows_by_id(warehouse, tenant)["<report@example.com>"]["attachments"]
+    digest = __import__("hashlib").sha256(PDF).hexdigest()
+    assert attachment["storage_key"] == f"tenant-{tenant}/attachments/{digest}"
+    assert Storage.from_settings(settings).path(attachment["storage_key"]).read_bytes() == PDF
 
 
 async def test_imap_cancel_stops_the_read_promptly(settings, imap_server):

@@ -12,12 +12,13 @@ How a run keeps its promises:
 
 import asyncio
 import contextlib
+import hashlib
 import math
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -408,6 +409,7 @@ class SyncRunner:
             incremental=mode is SyncMode.INCREMENTAL,
             state=connection.state if incremental and connection.state else None,
             choices=choices,
+            store_blob=self._blob_store(asyncio.get_running_loop()),
         )
         staging_root = self.runtime.settings.data_dir / "staging"
         staging_root.mkdir(parents=True, exist_ok=True)
@@ -492,6 +494,31 @@ class SyncRunner:
             stage.remove()
         state = checkpoint.state if incremental and checkpoint is not None else None
         return RunOutcome(records, source_bytes, state)
+
+    def _blob_store(self, loop: asyncio.AbstractEventLoop) -> Callable[[str | None, str, bytes], str]:
+        """Stores a reader's blob (a mail attachment) under the tenant's prefix, content-addressed; called
+        from the reader's thread. A failed or cancelled sync may leave blobs no row references (harmless:
+        the same bytes get the same key next time)."""
+        from ingest.storage import attachment_key
+
+        storage = self.runtime.storage
+        tenant_id = self.tenant_id
+
+        async def put(key: str, data: bytes) -> None:
+            if await storage.exists(key):
+                return
+
+            async def chunks() -> AsyncIterator[bytes]:
+                yield data
+
+            await storage.write(key, chunks(), len(data))
+
+        def store(name: str | None, content_type: str, data: bytes) -> str:
+            key = attachment_key(tenant_id, hashlib.sha256(data).hexdigest())
+            asyncio.run_coroutine_threadsafe(put(key, data), loop).result()
+            return key
+
+        return store
 
     async def _run_remote(
         self, connection: Connection, job_id: str | None, cancel: asyncio.Event

@@ -96,6 +96,7 @@ class Options:
     folders: tuple[str, ...] | None
     since: date | None
     max_message_bytes: int
+    store_attachments: bool
 
     def secrets(self) -> list[str]:
         return [s for s in (self.password, self.access_token) if s]
@@ -137,6 +138,7 @@ def options(config: Mapping[str, Any], *, allow_plaintext: bool, today: date | N
         folders=tuple(str(f) for f in folders) if folders else None,
         since=since,
         max_message_bytes=int(config.get("max_message_bytes") or 26214400),
+        store_attachments=bool(config.get("store_attachments")),
     )
 
 
@@ -642,7 +644,10 @@ class _Reader:
         flags: list[str],
     ) -> dict[str, Any]:
         if complete:
-            return parse_message(raw, folders=folders, flags=flags, limits=self.limits)
+            store = self.request.store_blob if self.opts.store_attachments else None
+            return parse_message(
+                raw, folders=folders, flags=flags, store_attachment=store, limits=self.limits
+            )
         size = int(data.get(b"RFC822.SIZE") or 0)
         reason = (
             f"message is {size} bytes, over max_message_bytes ({self.opts.max_message_bytes}): headers only"
