@@ -228,9 +228,9 @@ class EmbeddedEngine:
         if databases.is_database(request.connector.id):
             return databases.read(request, cancel)
         if mail.is_mail(request.connector.id):
-            from ingest.engines.embedded.mail import imap  # its model (ingest.mail) loads only when used
+            from ingest.engines.embedded.mail import imap_read  # the message model loads only when used
 
-            return imap.read(request, cancel, allow_plaintext=self.settings.imap_allow_plaintext)
+            return imap_read.read(request, cancel, allow_plaintext=self.settings.imap_allow_plaintext)
         return ReadRun(self, request, cancel)
 
     def read_lines(self, request: ReadRequest, cancel: asyncio.Event) -> "ConnectorRun":
