@@ -153,11 +153,11 @@ def test_one_byte_file_is_400(tmp_path: Path) -> None:
         detect_format(path, "x.csv")
 
 
-def test_invalid_utf8_is_400_at_detection(tmp_path: Path) -> None:
-    path = tmp_path / "x.csv"
-    path.write_bytes(b"a,b\n1,caf\xe9\n")
-    with pytest.raises(InvalidRequestError, match=r"not valid UTF-8.*offset 9"):
-        detect_format(path, "x.csv")
+def test_json_that_is_not_utf8_is_400_at_detection(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_bytes(b'[{"a": "caf\xe9"}]')
+    with pytest.raises(InvalidRequestError, match=r"cp1252 text, not UTF-8"):
+        detect_format(path, "x.json")
 
 
 def test_invalid_utf8_late_in_the_file_names_the_line(tmp_path: Path) -> None:

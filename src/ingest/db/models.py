@@ -130,6 +130,8 @@ class FileImport(TenantOwned, Base):
     records_rejected: Mapped[int | None] = mapped_column(BigInteger)
     # the first rejected rows: [{row, column, value, reason}]
     reject_reasons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    # how the file is read (formats.ReadOptions.to_dict): only the chosen options, the rest is detected
+    read_options: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class TableOperation(TenantOwned, Base):

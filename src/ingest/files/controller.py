@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
@@ -27,6 +28,7 @@ from ingest.files.schemas import (
     PlanConversion,
     PlanRefusal,
     PreviewColumnSchema,
+    ReadOptions,
     RejectedValue,
     UpdateSchemaRequest,
 )
@@ -74,6 +76,7 @@ def to_job(file: FileImport) -> FileImportJob:
         max_error_ratio=file.max_error_ratio,
         records_rejected=file.records_rejected,
         rejects_table=_rejects_table(file),
+        read_options=ReadOptions(**file.read_options) if file.read_options else None,
     )
 
 
@@ -107,6 +110,13 @@ def to_plan(plan: PlanResult) -> ImportPlan:
         message=plan.message,
         rejects_table=plan.rejects_table,
     )
+
+
+def options_dict(options: ReadOptions | None) -> dict[str, Any] | None:
+    """The wire options as the service takes them (snake_case, only those given)."""
+    if options is None:
+        return None
+    return {k: v for k, v in msgspec.structs.asdict(options).items() if v is not None}
 
 
 def to_status(file: FileImport) -> ImportStatus:
@@ -376,7 +386,32 @@ class FileController(Controller):
             preview_rows=preview.rows,
             total_rows=preview.total_rows,
             inferred_types={name: kind.value for name, kind in preview.inferred_types.items()},
+            read_options=ReadOptions(**preview.read_options.to_dict()),
+            sheets=preview.sheets,
         )
+
+    @put(
+        "/{file_id:uuid}/read-options",
+        operation_id="update_file_read_options",
+        summary="Set how the file is read",
+        guards=[requires_manage],
+        responses=errors(
+            400,
+            409,
+            notes={
+                400: "An option foreign to the file's format, an unknown encoding, a sheet the workbook"
+                " does not have, a recordsPath that is not a list of objects, or columns the schema's"
+                " mappings no longer match",
+                409: "The file is importing or imported",
+            },
+        ),
+        status_code=HTTP_200_OK,
+    )
+    async def update_file_read_options(
+        self, file_id: uuid.UUID, data: ReadOptions, service: FileService
+    ) -> FileImportJob:
+        """Set how the preview and the import read the file (CSV dialect, sheet, header, records path)."""
+        return to_job(await service.set_read_options(file_id, options_dict(data) or {}))
 
     @put(
         "/{file_id:uuid}/schema",
@@ -410,6 +445,7 @@ class FileController(Controller):
             on_error=data.on_error,
             max_error_rows=data.max_error_rows,
             max_error_ratio=data.max_error_ratio,
+            read_options=options_dict(data.read_options),
         )
         return to_job(file)
 

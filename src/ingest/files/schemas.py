@@ -8,6 +8,29 @@ import msgspec
 from ingest.core.schemas import CamelStruct, PartitionFieldSchema
 
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+OneChar = Annotated[str, msgspec.Meta(min_length=1, max_length=1)]
+
+
+class ReadOptions(CamelStruct, forbid_unknown_fields=True, omit_defaults=True):
+    """How the file is read; an absent option is detected (csv encoding and delimiter) or takes its default.
+
+    csv: `delimiter` (detected among , ; tab |), `quoteChar` (default `"`, "" for none), `encoding` (detected:
+    BOM, UTF-16, UTF-8, else cp1252; or any Python codec name), `header` (default true; false: columns are
+    column_1, column_2, ...), `skipRows` (lines before the header), `decimalComma` (`1,50` is 1.50).
+    xlsx/xls: `sheet` (name or 0-based index; default the first), `header`, `skipRows` (rows above the
+    header). json/jsonl: `recordsPath` (dotted keys to the list of records, such as `data.items`).
+    """
+
+    delimiter: OneChar | None = None
+    quote_char: Annotated[str, msgspec.Meta(max_length=1)] | None = None
+    encoding: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None
+    header: bool | None = None
+    skip_rows: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
+    decimal_comma: bool | None = None
+    sheet: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | Annotated[int, msgspec.Meta(ge=0)] | None
+    ) = None
+    records_path: Annotated[str, msgspec.Meta(min_length=1, max_length=512)] | None = None
 
 
 class FileImportJob(CamelStruct):
@@ -41,6 +64,7 @@ class FileImportJob(CamelStruct):
     max_error_ratio: float | None = None
     records_rejected: int | None = None
     rejects_table: str | None = None  # `<schema>.<table>__rejects` when onError is skip
+    read_options: ReadOptions | None = None  # the options chosen (PUT read-options); the rest is detected
 
 
 class UpdateSchemaRequest(CamelStruct, forbid_unknown_fields=True):
@@ -60,6 +84,8 @@ class UpdateSchemaRequest(CamelStruct, forbid_unknown_fields=True):
     on_error: Literal["abort", "skip"] = "abort"
     max_error_rows: Annotated[int, msgspec.Meta(ge=0)] | None = None
     max_error_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    # replaces the file's read options (as PUT read-options does) before the columns are checked
+    read_options: ReadOptions | None = None
 
 
 class ImportAccepted(CamelStruct):
@@ -107,6 +133,9 @@ class FilePreviewResponse(CamelStruct):
     preview_rows: list[dict[str, Any]]
     total_rows: int
     inferred_types: dict[str, str]
+    # the options the preview (and the import) read the file with: chosen, detected or default
+    read_options: ReadOptions = msgspec.field(default_factory=ReadOptions)
+    sheets: list[str] | None = None  # a workbook's sheets in order (readOptions.sheet picks one)
 
 
 class RejectedValue(CamelStruct):

@@ -2,6 +2,7 @@
 
 from ingest.core.types import ColumnType
 from ingest.formats.detect import SUPPORTED_FORMATS, FileFormat, detect_format, format_from_name
+from ingest.formats.dialect import ReadOptions
 from ingest.formats.excel import check_xlsx_archive
 from ingest.formats.preview import (
     DEFAULT_PREVIEW_ROWS,
@@ -20,6 +21,7 @@ __all__ = [
     "FileFormat",
     "FilePreview",
     "PreviewColumn",
+    "ReadOptions",
     "SourceFile",
     "check_xlsx_archive",
     "detect_format",

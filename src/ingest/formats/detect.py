@@ -43,7 +43,13 @@ _EXTENSIONS: dict[str, FileFormat] = {
 
 _HEAD_BYTES = 64 * 1024
 _OLE2_MAGIC = bytes.fromhex("D0CF11E0A1B11AE1")
-_UTF8_BOM = b"\xef\xbb\xbf"
+_UTF8 = "utf-8"
+_UTF8_SIG = "utf-8-sig"
+_BOMS = (
+    (codecs.BOM_UTF8, _UTF8_SIG),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
 # A file this small cannot hold a header and a row in any supported format.
 _MIN_BYTES = 2
 
@@ -92,21 +98,14 @@ def _content_candidates(path: Path) -> set[FileFormat]:
 
 
 def _text_candidates(head: bytes, *, complete: bool) -> set[FileFormat]:
-    if b"\x00" in head:
-        raise UnsupportedMediaError("The file content is binary and matches no supported format")
-    if head.startswith(_UTF8_BOM):
-        head = head[len(_UTF8_BOM) :]
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        # final=complete: a multi-byte character cut at the end of the sample is not an error.
-        text = decoder.decode(head, final=complete)
-    except UnicodeDecodeError as e:
-        raise InvalidRequestError(
-            f"The file is not valid UTF-8 text (invalid byte at offset {e.start}); save it as UTF-8"
-        ) from None
+    encoding = detect_encoding(head, complete=complete)
+    text = head.decode(encoding, errors="ignore").removeprefix("\ufeff")
     stripped = text.lstrip()
     if not stripped:
         raise InvalidRequestError("The file holds only whitespace")
+    if stripped.startswith(("[", "{")) and encoding not in (_UTF8, _UTF8_SIG):
+        # polars reads JSON as UTF-8 only, as RFC 8259 asks of JSON exchanged between systems
+        raise InvalidRequestError(f"The JSON file is {encoding} text, not UTF-8; save it as UTF-8")
     if stripped.startswith("["):
         return {FileFormat.JSON}
     if stripped.startswith("{"):
@@ -123,11 +122,52 @@ def _text_candidates(head: bytes, *, complete: bool) -> set[FileFormat]:
     return {FileFormat.CSV}
 
 
+def detect_encoding(head: bytes, *, complete: bool) -> str:
+    """The encoding of a text file's first bytes: a BOM, else UTF-16 by its zero bytes, else UTF-8, else
+    cp1252 (Windows' Western default, a superset of latin-1's printable characters), else latin-1.
+
+    Raises UnsupportedMediaError for bytes that are no text.
+    """
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    if b"\x00" in head:
+        found = _utf16_without_bom(head)
+        if found is None:
+            raise UnsupportedMediaError("The file content is binary and matches no supported format")
+        return found
+    for name in (_UTF8, "cp1252"):
+        try:
+            # final=complete: a multi-byte character cut at the end of the sample is not an error.
+            codecs.getincrementaldecoder(name)().decode(head, final=complete)
+        except UnicodeDecodeError:
+            continue
+        return name
+    return "iso8859-1"
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """UTF-16 text of mostly Latin characters has a zero in every other byte, on one side only."""
+    sample = head[: len(head) - len(head) % 2]
+    even_zeros = sample[0::2].count(0)
+    odd_zeros = sample[1::2].count(0)
+    half = len(sample) // 2
+    for name, zeros, others in (("utf-16-le", odd_zeros, even_zeros), ("utf-16-be", even_zeros, odd_zeros)):
+        if others == 0 and zeros >= half * 0.3:
+            try:
+                codecs.getincrementaldecoder(name)().decode(sample, final=False)
+            except UnicodeDecodeError:
+                return None
+            return name
+    return None
+
+
 def detect_format(path: Path, file_name: str) -> FileFormat:
     """The file's format when its extension and its content agree.
 
     Raises UnsupportedMediaError (415) for an unknown or mismatching format and
-    InvalidRequestError (400) for an empty, too small, damaged or non-UTF-8 file.
+    InvalidRequestError (400) for an empty, too small or damaged file, or JSON that is not UTF-8. A CSV
+    may be in any encoding (see `detect_encoding`).
     """
     declared = format_from_name(file_name)
     if declared in (FileFormat.MBOX, FileFormat.EML, FileFormat.PST):

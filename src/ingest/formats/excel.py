@@ -13,6 +13,7 @@ from ingest.core import decimals
 from ingest.core.errors import InvalidRequestError
 from ingest.core.types import TypeSpec
 from ingest.formats.detect import FileFormat
+from ingest.formats.dialect import ReadOptions
 
 # An xlsx is a ZIP of XML: its declared uncompressed sizes tell a zip bomb before anything is inflated.
 MAX_XLSX_UNCOMPRESSED_BYTES = 2 * 1024**3
@@ -48,32 +49,84 @@ def check_xlsx_archive(
         )
 
 
-def _sheet(path: Path, fmt: FileFormat, n_rows: int | None) -> Any:
+def sheet_names(path: Path, fmt: FileFormat) -> list[str]:
+    """The workbook's sheets in order."""
+    if fmt is FileFormat.XLSX:
+        check_xlsx_archive(path)
+    try:
+        return list(fastexcel.read_excel(path).sheet_names)
+    except Exception as e:
+        if fmt is FileFormat.XLS:
+            return _xlrd_sheet_names(path, e)
+        raise InvalidRequestError(f"The {fmt.value} file cannot be read: {e}") from None
+
+
+def resolve_sheet(path: Path, fmt: FileFormat, sheet: str | int | None) -> str:
+    """The name of the chosen sheet (the first when None); 400 naming the sheets when there is no such one."""
+    names = sheet_names(path, fmt)
+    if not names:
+        raise InvalidRequestError("The workbook has no sheets")
+    if sheet is None:
+        return names[0]
+    if isinstance(sheet, int):
+        if sheet < len(names):
+            return names[sheet]
+        raise InvalidRequestError(
+            f"readOptions.sheet {sheet} does not exist: the workbook has {len(names)} sheet(s)"
+            f" (0-based indexes 0..{len(names) - 1})"
+        )
+    if sheet in names:
+        return sheet
+    shown = ", ".join(f"'{n}'" for n in names[:20])
+    raise InvalidRequestError(
+        f"readOptions.sheet '{sheet[:80]}' does not exist; the workbook's sheets: {shown}"
+    )
+
+
+def _sheet(path: Path, fmt: FileFormat, n_rows: int | None, options: ReadOptions) -> Any:
     if fmt is FileFormat.XLSX:
         check_xlsx_archive(path)
     reader = fastexcel.read_excel(path)
     if not reader.sheet_names:
         raise InvalidRequestError("The workbook has no sheets")
-    return reader.load_sheet(0, n_rows=n_rows, schema_sample_rows=1000, dtype_coercion="coerce")
+    skip = options.rows_to_skip
+    return reader.load_sheet(
+        options.sheet if options.sheet is not None else 0,
+        header_row=skip if options.has_header else None,
+        skip_rows=skip if not options.has_header and skip else None,
+        n_rows=n_rows,
+        schema_sample_rows=1000,
+        dtype_coercion="coerce",
+    )
 
 
 def read_excel(
-    path: Path, fmt: FileFormat, n_rows: int | None = None, keep: Collection[str] = ()
+    path: Path,
+    fmt: FileFormat,
+    n_rows: int | None = None,
+    keep: Collection[str] = (),
+    options: ReadOptions | None = None,
 ) -> pl.DataFrame:
-    """The first sheet, the first row as the header; `n_rows` limits the data rows read.
+    """The chosen sheet (the first by default), the header on row skipRows+1 unless there is none (then the
+    columns are column_1, column_2, ...); `n_rows` limits the data rows read.
 
     Numeric and date columns are narrowed to integers, exact decimals and dates; columns in `keep` do not
     become exact decimals (a type override converts them from the floats).
     """
+    options = options or ReadOptions()
     try:
-        sheet = _sheet(path, fmt, n_rows)
-        return _narrow(pl.DataFrame(sheet.to_arrow()), keep)
+        sheet = _sheet(path, fmt, n_rows, options)
+        df = pl.DataFrame(sheet.to_arrow())
     except InvalidRequestError:
         raise
     except Exception as e:
         if fmt is FileFormat.XLS:
-            return _read_xls_with_xlrd(path, n_rows, e)
-        raise InvalidRequestError(f"The {fmt.value} file cannot be read: {e}") from None
+            df = _read_xls_with_xlrd(path, n_rows, e, options)
+        else:
+            raise InvalidRequestError(f"The {fmt.value} file cannot be read: {e}") from None
+    if not options.has_header:
+        df = df.rename({name: f"column_{i}" for i, name in enumerate(df.columns, start=1)})
+    return _narrow(df, keep)
 
 
 def _narrow(df: pl.DataFrame, keep: Collection[str] = ()) -> pl.DataFrame:
@@ -122,33 +175,53 @@ def _exact(df: pl.DataFrame, name: str, spec: TypeSpec) -> pl.Expr:
     return converted
 
 
-def count_excel_rows(path: Path, fmt: FileFormat) -> int:
-    """Data rows of the first sheet (the header excluded)."""
+def count_excel_rows(path: Path, fmt: FileFormat, options: ReadOptions | None = None) -> int:
+    """Data rows of the chosen sheet (the header excluded)."""
+    options = options or ReadOptions()
     try:
-        sheet = _sheet(path, fmt, n_rows=1)
-        return int(sheet.total_height)
+        sheet = _sheet(path, fmt, 1, options)
+        if options.has_header:
+            return int(sheet.total_height)
+        return max(0, int(sheet.total_height) - options.rows_to_skip)  # the skipped rows are counted
     except InvalidRequestError:
         raise
     except Exception as e:
         if fmt is FileFormat.XLS:
-            return _read_xls_with_xlrd(path, None, e).height
+            return _read_xls_with_xlrd(path, None, e, options).height
         raise InvalidRequestError(f"The {fmt.value} file cannot be read: {e}") from None
 
 
-def _read_xls_with_xlrd(path: Path, n_rows: int | None, first_error: Exception) -> pl.DataFrame:
+def _xlrd_sheet_names(path: Path, first_error: Exception) -> list[str]:
+    import xlrd
+
+    try:
+        return list(xlrd.open_workbook(str(path), on_demand=True).sheet_names())
+    except Exception:
+        raise InvalidRequestError(f"The xls file cannot be read: {first_error}") from None
+
+
+def _read_xls_with_xlrd(
+    path: Path, n_rows: int | None, first_error: Exception, options: ReadOptions
+) -> pl.DataFrame:
     import xlrd
 
     try:
         book = xlrd.open_workbook(str(path), on_demand=True)
-        sheet = book.sheet_by_index(0)
+        chosen = options.sheet if options.sheet is not None else 0
+        sheet = book.sheet_by_name(chosen) if isinstance(chosen, str) else book.sheet_by_index(chosen)
     except Exception:
         raise InvalidRequestError(f"The xls file cannot be read: {first_error}") from None
-    if sheet.nrows == 0:
+    first = options.rows_to_skip
+    if sheet.nrows <= first:
         return pl.DataFrame()
-    header = [str(v) if v != "" else f"column_{i + 1}" for i, v in enumerate(sheet.row_values(0))]
-    last = sheet.nrows if n_rows is None else min(sheet.nrows, n_rows + 1)
+    if options.has_header:
+        header = [str(v) if v != "" else f"column_{i + 1}" for i, v in enumerate(sheet.row_values(first))]
+        first += 1
+    else:
+        header = [f"column_{i + 1}" for i in range(sheet.ncols)]
+    last = sheet.nrows if n_rows is None else min(sheet.nrows, n_rows + first)
     columns: dict[str, list[Any]] = {name: [] for name in header}
-    for r in range(1, last):
+    for r in range(first, last):
         for name, cell in zip(header, sheet.row(r), strict=False):
             value = cell.value
             if cell.ctype == xlrd.XL_CELL_DATE:

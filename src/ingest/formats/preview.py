@@ -10,6 +10,7 @@ import polars as pl
 
 from ingest.core.errors import InvalidRequestError
 from ingest.core.types import ColumnType
+from ingest.formats.dialect import ReadOptions
 from ingest.formats.readers import SourceFile, type_spec
 
 DEFAULT_PREVIEW_ROWS = 20
@@ -34,6 +35,8 @@ class FilePreview:
     rows: list[dict[str, Any]]  # JSON-ready values: int, float, bool, str (exact decimals too) or None
     total_rows: int
     inferred_types: dict[str, ColumnType] = field(default_factory=dict)
+    read_options: ReadOptions = field(default_factory=ReadOptions)  # as used: chosen, detected or default
+    sheets: list[str] | None = None  # a workbook's sheets, in order
 
 
 def preview_file(source: SourceFile, rows: int = DEFAULT_PREVIEW_ROWS) -> FilePreview:
@@ -48,6 +51,8 @@ def preview_file(source: SourceFile, rows: int = DEFAULT_PREVIEW_ROWS) -> FilePr
         rows=[{k: _json_value(v) for k, v in row.items()} for row in sample.head(rows).iter_rows(named=True)],
         total_rows=total,
         inferred_types={c.name: c.type for c in columns},
+        read_options=source.read_options,
+        sheets=source.sheets(),
     )
 
 
