@@ -1,28 +1,33 @@
 """Database sources benchmark (issue 9): a PostgreSQL `orders` table -> Iceberg through the API, against the
-server's own export rate, the candidate drivers alone, and dlt's sql_database source.
+server's own export rate, the drivers alone, and dlt's sql_database source, interleaved round by round.
 
-    .venv/bin/python bench/databases_bench.py [--rows 1000000] [--drivers-only] [--mysql]
+    .venv/bin/python bench/databases_bench.py [--rows 1000000] [--runs 3] [--mysql] [--no-dlt]
+                                              [--dlt-venv] [--psycopg-rows]
 
-What it measures, one fresh run each, on the machine's PostgreSQL at 127.0.0.1:5432 (a database created
-for the run and dropped after):
+On the machine's PostgreSQL at 127.0.0.1:5432 (a database created for the run and dropped after), each
+round runs, one fresh run each and in this order (so every ratio compares runs of the same minutes):
 
 1. export: `COPY (SELECT ...) TO STDOUT (FORMAT binary)` read with psycopg and thrown away (/dev/null).
-2. drivers alone, table -> Arrow batches in this process: ADBC's PostgreSQL driver (what ingest uses),
-   ConnectorX (`arrow_stream`), psycopg binary COPY decoded row by row (`copy.rows()`) into Arrow.
-3. ingest: `ingest serve` on a fresh data dir (API + in-process worker), a postgres source and a
-   FULL_REFRESH connection, trigger -> SUCCEEDED seen by a 0.1 s poller; peak RSS of the server process.
+2. the drivers alone, ingest's own SELECT (numerics as text) -> Arrow batches in this process: ADBC's
+   PostgreSQL driver (what ingest uses) and ConnectorX (`arrow_stream`).
+3. ingest: a fresh `ingest serve` (API + in-process worker), a postgres source and a FULL_REFRESH
+   connection, trigger -> SUCCEEDED seen by a 0.1 s poller; peak RSS and CPU seconds of the server process.
 4. dlt `sql_database` (pyarrow backend) into a local Iceberg table, when `dlt` can be imported from
    bench/out/.dlt-venv (made with `--dlt-venv`); otherwise reported as not run.
 
-With `--mysql`: the same table in MariaDB/MySQL (127.0.0.1:3306, root), the server's export
-(`mysql --batch` to /dev/null), ConnectorX alone and ingest through the API.
-Results: bench/out/databases.json and a table on stdout.
+`--psycopg-rows` adds, in the first round only, psycopg's binary COPY decoded row by row into Arrow (about
+a tenth of the export rate: it is there to show why it is not used). With `--mysql`: the same table in
+MariaDB/MySQL (127.0.0.1:3306, root), rounds of the client's export (`mysql --batch --quick` to
+/dev/null), ConnectorX alone and ingest through the API.
+Results: bench/out/databases-<rows>.json (every run, medians) and a table of medians on stdout.
 """
 
 import argparse
 import contextlib
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -39,6 +44,11 @@ from syncs_bench import OUT, Sampler, Service, mb
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/{db}"
 SELECT = "SELECT * FROM orders"
+# what ingest's reader sends for this table (numerics as text, cast to decimal(12,2) in Arrow)
+INGEST_SELECT = (
+    "SELECT id, customer_id, quantity, amount::text AS amount, discount::text AS discount, ordered_on,"
+    " shipped_on, updated_at, paid, gift, status, note FROM public.orders"
+)
 DLT_VENV = OUT / ".dlt-venv"
 
 ORDERS = """
@@ -90,7 +100,7 @@ def pg_adbc(url: str) -> int:
 
     rows = 0
     with adbc.connect(url) as conn, conn.cursor() as cur:
-        cur.execute(SELECT)
+        cur.execute(INGEST_SELECT)
         for batch in cur.fetch_record_batch():
             rows += batch.num_rows
     return rows
@@ -100,7 +110,7 @@ def pg_connectorx(url: str) -> int:
     import connectorx
 
     rows = 0
-    for batch in connectorx.read_sql(url, SELECT, return_type="arrow_stream", batch_size=65536):
+    for batch in connectorx.read_sql(url, INGEST_SELECT, return_type="arrow_stream", batch_size=65536):
         rows += batch.num_rows
     return rows
 
@@ -157,6 +167,7 @@ def pg_psycopg_copy(url: str) -> int:
 
 
 def run_ingest(service: Service, connector: str, config: dict[str, Any], stream: str) -> dict[str, Any]:
+    """One fresh server, one source and connection, one sync: trigger -> SUCCEEDED."""
     service.start()
     try:
         assert service.process is not None
@@ -198,6 +209,9 @@ def run_ingest(service: Service, connector: str, config: dict[str, Any], stream:
         "duration_ms": sync["durationMs"],
         "read_seconds": committed.get("read_seconds"),
         "commit_seconds": committed.get("commit_seconds"),
+        "read_cpu_seconds": committed.get("read_cpu_seconds"),
+        "commit_cpu_seconds": committed.get("commit_cpu_seconds"),
+        "cpu_seconds": round(rss.cpu_seconds, 2),
         "idle_rss_mb": mb(idle),
         "peak_rss_mb": mb(rss.peak_self),
     }
@@ -227,6 +241,7 @@ def run_dlt(url: str, work: Path) -> dict[str, Any]:
     script = work / "dlt_child.py"
     script.write_text(DLT_CHILD)
     warehouse = work / "dlt-warehouse"
+    shutil.rmtree(warehouse, ignore_errors=True)
     out = subprocess.run(
         [str(python), str(script), url.replace("postgresql://", "postgresql+psycopg2://"), str(warehouse)],
         capture_output=True,
@@ -235,7 +250,10 @@ def run_dlt(url: str, work: Path) -> dict[str, Any]:
     )
     if out.returncode != 0:
         return {"failed": out.stderr.strip().splitlines()[-1:] or ["?"]}
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    result = dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    result["seconds"] = round(result["seconds"], 3)
+    result["peak_rss_mb"] = round(result.pop("ru_maxrss_mb"), 1)
+    return result
 
 
 def make_dlt_venv() -> None:
@@ -253,7 +271,7 @@ def make_dlt_venv() -> None:
     )
 
 
-def mysql_part(rows: int, service: Service, results: dict[str, Any]) -> None:
+def mysql_part(rows: int, runs: int, service: Service, results: dict[str, Any]) -> None:
     import connectorx
     import pymysql
 
@@ -282,44 +300,73 @@ def mysql_part(rows: int, service: Service, results: dict[str, Any]) -> None:
                 f" FROM seq_1_to_{rows}"
             )
         url = f"mysql://root:@127.0.0.1:3306/{name}"
-        start = time.perf_counter()
-        subprocess.run(
-            ["mysql", "-h", "127.0.0.1", "-uroot", "--batch", "--quick", name, "-e", SELECT],
-            stdout=subprocess.DEVNULL,
-            check=True,
-        )
-        results["mysql_export"] = {"seconds": round(time.perf_counter() - start, 3), "rows": rows}
-        results["mysql_connectorx"] = timed(
-            lambda: sum(
+        config = {"host": "127.0.0.1", "port": 3306, "database": name, "username": "root", "password": ""}
+
+        def export() -> int:
+            subprocess.run(
+                ["mysql", "-h", "127.0.0.1", "-uroot", "--batch", "--quick", name, "-e", SELECT],
+                stdout=subprocess.DEVNULL,
+                check=True,
+            )
+            return rows
+
+        def connectorx_alone() -> int:
+            return sum(
                 b.num_rows
                 for b in connectorx.read_sql(url, SELECT, return_type="arrow_stream", batch_size=65536)
             )
-        )
-        config = {"host": "127.0.0.1", "port": 3306, "database": name, "username": "root", "password": ""}
-        results["mysql_ingest"] = run_ingest(service, "mysql", config, f"{name}.orders")
+
+        for round_no in range(runs):
+            exported = timed(export)
+            exported.pop("peak_rss_mb")  # the client is another process
+            record(results, "mysql_export", exported)
+            record(results, "mysql_connectorx", timed(connectorx_alone))
+            record(results, "mysql_ingest", run_ingest(service, "mysql", config, f"{name}.orders"))
+            print(f"mysql round {round_no + 1}/{runs} done, load {os.getloadavg()}", flush=True)
     finally:
         with admin.cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
 
 
+def record(results: dict[str, Any], key: str, run: dict[str, Any]) -> None:
+    run["load1"] = round(os.getloadavg()[0], 2)
+    results["runs"].setdefault(key, []).append(run)
+
+
+def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, v in runs[0].items() if isinstance(v, int | float) and not isinstance(v, bool)]
+    out: dict[str, Any] = {}
+    for key in keys:
+        values = [r[key] for r in runs if isinstance(r.get(key), int | float)]
+        if values:
+            out[key] = round(statistics.median(values), 3)
+    out["runs"] = len(runs)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3, help="interleaved rounds (medians are reported)")
     parser.add_argument("--drivers-only", action="store_true", help="skip ingest and dlt")
+    parser.add_argument("--no-dlt", action="store_true")
     parser.add_argument("--mysql", action="store_true")
+    parser.add_argument("--psycopg-rows", action="store_true", help="also psycopg's row decoding, round 1")
     parser.add_argument("--dlt-venv", action="store_true", help="create bench/out/.dlt-venv with dlt first")
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     if args.dlt_venv:
         make_dlt_venv()
+    import adbc_driver_postgresql.dbapi  # noqa: F401  (imports outside the timed runs)
+    import connectorx  # noqa: F401
     import psycopg
 
     name = f"ingest_bench_{uuid.uuid4().hex[:8]}"
     url = PG_URL.format(db=name)
     work = OUT / "databases-work"
     work.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"rows": args.rows, "load_start": os.getloadavg()}
+    results: dict[str, Any] = {"rows": args.rows, "load_start": os.getloadavg(), "runs": {}}
     with psycopg.connect(PG_URL.format(db="postgres"), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     (work / "ingest-data").mkdir(parents=True, exist_ok=True)
@@ -331,17 +378,22 @@ def main() -> int:
             results["load_seconds"] = round(time.perf_counter() - start, 1)
             size = conn.execute("SELECT pg_total_relation_size('orders')").fetchone()
             results["table_mb"] = mb(size[0]) if size else None
-        results["pg_copy_export"] = timed(lambda: pg_copy_export(url))
-        results["pg_adbc"] = timed(lambda: pg_adbc(url))
-        results["pg_connectorx"] = timed(lambda: pg_connectorx(url))
-        results["pg_psycopg_copy_rows"] = timed(lambda: pg_psycopg_copy(url))
         if not args.drivers_only:
             service.migrate()
-            config = {"host": "127.0.0.1", "port": 5432, "database": name, "username": "postgres"}
-            results["pg_ingest"] = run_ingest(service, "postgres", config, "public.orders")
-            results["pg_dlt"] = run_dlt(url, work)
-            if args.mysql:
-                mysql_part(args.rows, service, results)
+        config = {"host": "127.0.0.1", "port": 5432, "database": name, "username": "postgres"}
+        for round_no in range(args.runs):
+            record(results, "pg_copy_export", timed(lambda: pg_copy_export(url)))
+            record(results, "pg_adbc", timed(lambda: pg_adbc(url)))
+            record(results, "pg_connectorx", timed(lambda: pg_connectorx(url)))
+            if args.psycopg_rows and round_no == 0:
+                record(results, "pg_psycopg_copy_rows", timed(lambda: pg_psycopg_copy(url)))
+            if not args.drivers_only:
+                record(results, "pg_ingest", run_ingest(service, "postgres", config, "public.orders"))
+                if not args.no_dlt:
+                    record(results, "pg_dlt", run_dlt(url, work))
+            print(f"round {round_no + 1}/{args.runs} done, load {os.getloadavg()}", flush=True)
+        if args.mysql and not args.drivers_only:
+            mysql_part(args.rows, args.runs, service, results)
     finally:
         with contextlib.suppress(Exception):
             service.stop_postgres()
@@ -353,20 +405,48 @@ def main() -> int:
             )
             admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
     results["load_end"] = os.getloadavg()
+    results["medians"] = {
+        key: medians(runs) for key, runs in results["runs"].items() if all("seconds" in r for r in runs)
+    }
     (OUT / f"databases-{args.rows}.json").write_text(json.dumps(results, indent=2, default=str))
-    export = results["pg_copy_export"]["seconds"]
-    print(f"rows={args.rows} table={results.get('table_mb')} MB load={results['load_start']}")
-    for key, value in results.items():
-        if isinstance(value, dict) and "seconds" in value:
-            rate = value.get("rows", args.rows) / value["seconds"] if value["seconds"] else 0
-            print(
-                f"{key:24} {value['seconds']:8.2f} s {rate:12,.0f} rows/s"
-                f"  {export / value['seconds']:5.2f}x export"
-                f"  peak RSS {value.get('peak_rss_mb', value.get('ru_maxrss_mb', '-'))} MB"
-            )
-        elif isinstance(value, dict):
-            print(f"{key:24} {value}")
+    print(f"rows={args.rows} table={results.get('table_mb')} MB")
+    report(results)
     return 0
+
+
+def report(results: dict[str, Any]) -> None:
+    med = results["medians"]
+    loads = [r["load1"] for runs in results["runs"].values() for r in runs]
+    print(f"1-minute load during the runs: {min(loads)} - {max(loads)}")
+    for prefix, export_key in (("pg_", "pg_copy_export"), ("mysql_", "mysql_export")):
+        export = med.get(export_key, {}).get("seconds")
+        for key, value in med.items():
+            if not key.startswith(prefix):
+                continue
+            rows = value.get("rows", results["rows"])
+            rate = rows / value["seconds"] if value["seconds"] else 0
+            ratio = f"{export / value['seconds']:5.2f}x export" if export else ""
+            extra = ""
+            if "read_seconds" in value:
+                extra = (
+                    f" (read {value['read_seconds']} s, commit {value['commit_seconds']} s;"
+                    f" server CPU {value.get('cpu_seconds')} s: read {value.get('read_cpu_seconds')},"
+                    f" commit {value.get('commit_cpu_seconds')}; idle RSS {value.get('idle_rss_mb')} MB)"
+                )
+            print(
+                f"{key:22} median of {value['runs']} {value['seconds']:8.2f} s {rate:11,.0f} rows/s {ratio}"
+                f"  peak RSS {value.get('peak_rss_mb', '-')} MB{extra}"
+            )
+    ingest, dlt = med.get("pg_ingest"), med.get("pg_dlt")
+    if ingest and dlt:
+        pairs = zip(results["runs"]["pg_ingest"], results["runs"]["pg_dlt"], strict=False)
+        per_round = [round(d["seconds"] / i["seconds"], 2) for i, d in pairs]
+        print(f"ingest vs dlt: {dlt['seconds'] / ingest['seconds']:.2f}x (medians); per round {per_round}")
+    export = results["runs"].get("pg_copy_export")
+    if ingest and export:
+        pairs = zip(results["runs"]["pg_ingest"], export, strict=False)
+        per_round = [round(e["seconds"] / i["seconds"], 2) for i, e in pairs]
+        print(f"ingest / COPY export per round: {per_round}")
 
 
 if __name__ == "__main__":

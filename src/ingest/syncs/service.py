@@ -423,7 +423,7 @@ class SyncRunner:
         staging_root = self.runtime.settings.data_dir / "staging"
         staging_root.mkdir(parents=True, exist_ok=True)
         stage = _Stage(staging_root)
-        started = time.monotonic()
+        started, started_cpu = time.monotonic(), time.process_time()
         records = source_bytes = 0
         checkpoint: StateCheckpoint | None = None
         known = {s.name for s in streams}
@@ -442,7 +442,7 @@ class SyncRunner:
             stage.close()
             if cancel.is_set():
                 raise ConnectorCancelledError("Cancelled")
-            read_seconds = time.monotonic() - started
+            read_seconds, read_cpu = time.monotonic() - started, time.process_time() - started_cpu
             job_id = f"sync-{self.sync_id}"
             for stream in streams:
                 stream_mode = modes[stream.name]
@@ -498,6 +498,9 @@ class SyncRunner:
                 records=records,
                 read_seconds=round(read_seconds, 2),
                 commit_seconds=round(time.monotonic() - started - read_seconds, 2),
+                # CPU of the whole server process (all threads) in each phase
+                read_cpu_seconds=round(read_cpu, 2),
+                commit_cpu_seconds=round(time.process_time() - started_cpu - read_cpu, 2),
             )
         finally:
             stage.remove()
