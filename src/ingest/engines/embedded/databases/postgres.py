@@ -157,8 +157,10 @@ def _explain_connect_error(exc: BaseException, config: Mapping[str, Any]) -> str
         return f"Connection refused by {host}:{port}: no PostgreSQL listens there"
     if "timeout expired" in lower or "timed out" in lower:
         return f"Could not reach {host}:{port} within {CONNECT_TIMEOUT_SECONDS} s"
-    if "ssl" in lower:
-        return "SSL negotiation failed with the requested ssl_mode"
+    if "certificate" in lower or "ssl" in lower:
+        # which check failed (unknown CA, name mismatch, ...); the server's words, never a secret
+        mode = ssl_mode(config, "prefer")
+        return f"SSL negotiation failed with ssl_mode {mode}: " + _scrub(text, config)
     return "Could not connect to PostgreSQL: " + _scrub(text, config)
 
 
