@@ -1,4 +1,4 @@
-"""`make bench`: file imports through the API, syncs, database sources, rate-limit overhead, table care."""
+"""`make bench`: file imports through the API, syncs, database sources, rate-limit overhead, table care, mail."""
 
 import subprocess
 import sys
@@ -19,6 +19,8 @@ def main() -> int:
     code = subprocess.call(databases) or code
     code = subprocess.call([sys.executable, str(HERE / "ratelimit_bench.py")]) or code
     code = subprocess.call([sys.executable, str(HERE / "tables_bench.py")]) or code
+    # mailbox files: a 100k-message mbox through the API against the standard library's mbox reader
+    code = subprocess.call([sys.executable, str(HERE / "mail_bench.py")]) or code
     return code
 
 
