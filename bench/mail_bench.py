@@ -22,6 +22,7 @@ Results go to bench/out/mail.json.
 import argparse
 import json
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -156,6 +157,8 @@ def main() -> None:
         print(json.dumps(child(args.child, args.path)))
         return
 
+    # a SIGTERM ends the run through the `finally` below: the server and its PostgreSQL are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="ingest-bench-mail-") as tmp:
         work = Path(tmp)
         work.chmod(0o755)
