@@ -1,4 +1,4 @@
-"""`make bench`: file imports through the API, syncs, database sources, rate-limit overhead, table care, mail."""
+"""`make bench`: file imports, syncs, database sources, rate-limit overhead, table care, mail imports."""
 
 import subprocess
 import sys
