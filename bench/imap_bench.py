@@ -157,6 +157,12 @@ def main() -> int:
             "ratio_to_fetch": round(
                 statistics.median(r["fetch"]["seconds"] / r[kind]["seconds"] for r in results["rounds"]), 3
             ),
+            "ratio_to_fetch_parse": round(
+                statistics.median(
+                    r["fetch_parse"]["seconds"] / r[kind]["seconds"] for r in results["rounds"]
+                ),
+                3,
+            ),
         }
     summary["ingest"]["read_seconds"] = med("ingest", "read_seconds")
     summary["ingest"]["commit_seconds"] = med("ingest", "commit_seconds")
@@ -167,7 +173,8 @@ def main() -> int:
     for kind, value in summary.items():
         print(
             f"{kind:12} {value['seconds']:8.2f} s {value['messages_per_s']:8,} msg/s "
-            f"{value['peak_rss_mb']:7.1f} MB peak  {value['ratio_to_fetch']:.3f} of fetch"
+            f"{value['peak_rss_mb']:7.1f} MB peak  {value['ratio_to_fetch']:.3f} of fetch  "
+            f"{value['ratio_to_fetch_parse']:.3f} of fetch + parse"
         )
     return 0
 

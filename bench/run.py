@@ -1,4 +1,4 @@
-"""`make bench`: file imports, syncs, database sources, rate-limit overhead, table care, mail imports."""
+"""`make bench`: files, syncs, database sources, rate-limit overhead, table care, mail imports, IMAP."""
 
 import subprocess
 import sys
@@ -21,6 +21,8 @@ def main() -> int:
     code = subprocess.call([sys.executable, str(HERE / "tables_bench.py")]) or code
     # mailbox files: a 100k-message mbox through the API against the standard library's mbox reader
     code = subprocess.call([sys.executable, str(HERE / "mail_bench.py")]) or code
+    # an IMAP mailbox of 10k messages (a Dovecot started for the run) through the API
+    code = subprocess.call([sys.executable, str(HERE / "imap_bench.py")]) or code
     return code
 
 

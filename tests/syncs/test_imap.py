@@ -3,6 +3,7 @@ module (tests/imap_server.py) and seeded over IMAP APPEND. Tables are read back 
 """
 
 import asyncio
+import dataclasses
 import json
 import re
 import time
@@ -12,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from imapclient import IMAPClient
 
-from ingest.core.errors import ConnectorCancelledError
+from ingest.core.errors import ConnectorCancelledError, InvalidRequestError
 from ingest.engines.base import ReadRequest, StateCheckpoint, StreamBatch
 from ingest.engines.embedded import EmbeddedEngine
 from ingest.engines.embedded.mail import imap as imap_reader
@@ -247,6 +248,18 @@ async def test_imap_test_connection_outcomes(client, headers, imap_server):
         response = await client.post("/api/v1/sources", json=body, headers=headers)
         assert_error_body(response, 400), what
         assert PASSWORD not in response.text
+
+
+async def test_imap_plaintext_only_when_the_setting_allows_it(settings, imap_server):
+    connector = get_connector("imap")
+    plain = config(imap_server, tls="none")
+    del plain["tls_ca_certificate"]
+    with pytest.raises(InvalidRequestError, match="INGEST_IMAP_ALLOW_PLAINTEXT"):
+        EmbeddedEngine(settings).check_options(connector, plain)
+    allowed = EmbeddedEngine(dataclasses.replace(settings, imap_allow_plaintext=True))
+    allowed.check_options(connector, plain)
+    result = await allowed.check(connector, plain)
+    assert result.succeeded, result.message
 
 
 async def test_imap_discover_offers_messages_and_folders(client, headers, imap_server):
