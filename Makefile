@@ -34,6 +34,15 @@ console/dist/index.html: $(CONSOLE_DEPS) $(CONSOLE_SOURCES)
 
 console: console/dist/index.html ## build the admin console (npm ci + vite build) when it is missing or stale
 
+# tus-js-client (tests/uploads/js): the official tus JavaScript client, for the resumable upload tests
+TUS_JS := tests/uploads/js/node_modules/.installed
+
+$(TUS_JS): tests/uploads/js/package.json tests/uploads/js/package-lock.json
+	cd tests/uploads/js && npm ci --no-audit --no-fund
+	touch $@
+
+tus-js: $(TUS_JS) ## install tus-js-client for the resumable upload tests (npm ci when its lock changed)
+
 chromium: ## install Debian's Chromium for the browser tests when it is missing (CI runs as root)
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
@@ -44,7 +53,7 @@ run: $(STAMP) console ## set up, migrate and start the API + a worker on :8113 (
 	$(BIN)/ingest migrate
 	$(BIN)/ingest serve
 
-test: $(STAMP) console chromium dovecot ## run the whole test suite (connector installs are cached in .ingest/test-connectors)
+test: $(STAMP) console chromium dovecot $(TUS_JS) ## run the whole test suite (connector installs are cached in .ingest/test-connectors)
 	INGEST_TEST_CONNECTORS_DIR=$${INGEST_TEST_CONNECTORS_DIR:-$(CURDIR)/.ingest/test-connectors} $(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(STAMP) ## ruff and mypy --strict
@@ -65,4 +74,4 @@ bench: $(STAMP) dovecot ## run the benchmarks (files and syncs); figures go to b
 lock: ## recompile requirements.lock from pyproject.toml (no index URLs recorded)
 	$(BIN)/uv pip compile pyproject.toml --extra dev --no-emit-index-url --quiet -o requirements.lock
 
-.PHONY: help install console chromium dovecot run test lint format openapi bench lock
+.PHONY: help install console chromium dovecot tus-js run test lint format openapi bench lock

@@ -44,6 +44,27 @@ from ingest.tenancy import TENANT_DEPENDENCY
 log = get_logger("ingest.app")
 READ_METHODS = frozenset({"GET", "HEAD"})
 
+# resumable uploads from a browser (tus-js-client): what it sends and what it must read back
+TUS_REQUEST_HEADERS = (
+    "Tus-Resumable",
+    "Upload-Length",
+    "Upload-Metadata",
+    "Upload-Offset",
+    "Upload-Checksum",
+)
+TUS_RESPONSE_HEADERS = (
+    "Location",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Expires",
+    "Upload-Metadata",
+    "X-File-Id",
+)
+
 
 def _phrase(status: int) -> str:
     try:
@@ -276,8 +297,9 @@ def cors_config(settings: Settings) -> CORSConfig | None:
         return None
     return CORSConfig(
         allow_origins=[o if o == "*" else o.strip().rstrip("/") for o in settings.cors_origins],
-        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "X-Tenant-Id"],
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "HEAD"],
+        allow_headers=["Authorization", "Content-Type", "X-Tenant-Id", *TUS_REQUEST_HEADERS],
+        expose_headers=list(TUS_RESPONSE_HEADERS),  # a browser tus client reads them
         allow_credentials=False,  # bearer tokens, never cookies
         max_age=600,
     )

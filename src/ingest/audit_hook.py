@@ -3,7 +3,8 @@
 Wired once in `app.py`: the request's session provider calls `audit_request` after the handler succeeded
 and before it commits, so an audit event exists exactly when the change it records does. The action comes
 from the route's operation id (`pause_connection` -> `connection.pause`) unless the route sets
-`opt={"audit": "<noun>.<verb>"}` (or `opt={"audit": False}` to opt out).
+`opt={"audit": "<noun>.<verb>"}` (or `opt={"audit": False}` to opt out), or the handler sets
+`request.scope[AUDIT_SCOPE_KEY]` for this one request.
 """
 
 import re
@@ -19,6 +20,9 @@ from ingest.tenancy import TENANT_HEADER
 
 REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID_SCOPE_KEY = "ingest.request_id"
+AUDIT_SCOPE_KEY = (
+    "ingest.audit"  # set by a handler: this request's audit action (or False), over opt["audit"]
+)
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -35,7 +39,8 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 def action_of(request: Request[Any, Any, Any]) -> tuple[str, str] | None:
     """(action, noun) from the route: `opt={"audit": "file.schema"}` or its operation id `verb_noun`."""
     handler = request.route_handler
-    explicit = handler.opt.get("audit")
+    # a handler may decide per request (the resumable upload's PATCH audits only the chunk that completes it)
+    explicit = request.scope.get(AUDIT_SCOPE_KEY, handler.opt.get("audit"))
     if explicit is False:
         return None
     operation_id = handler.operation_id if isinstance(handler.operation_id, str) else handler.handler_name

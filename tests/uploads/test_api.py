@@ -1,11 +1,14 @@
 """Resumable (tus) upload rules through the API: protocol headers, offsets, limits, checks, tenancy, expiry."""
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from litestar.testing import AsyncTestClient
+
 from ingest.jobs.runtime import Runtime
 from ingest.uploads.service import sweep_expired
-from tests.conftest import MANAGE, READ, assert_error_body, headers_for
+from tests.conftest import MANAGE, READ, assert_error_body, build_app, headers_for
 from tests.uploads.helpers import OFFSET_STREAM, TUS, UPLOADS, create, created, metadata, send, sha1
 
 CSV = b"id,name,amount\n1,ann,1.50\n2,bob,2.25\n3,cy,3.00\n"
@@ -68,6 +71,13 @@ async def test_chunks_make_the_same_file_as_a_one_request_upload(client, headers
     staged = settings.partial_uploads_dir / f"tenant-{headers['X-Tenant-Id']}" / location.rsplit("/", 1)[1]
     assert not staged.exists()
     assert_error_body(await send(client, headers, location, len(CSV), b"x"), 409, "COMPLETED")
+    events = (await client.get("/api/v1/audit-events?size=50", headers=headers)).json()["content"]
+    upload_id = location.rsplit("/", 1)[1]
+    # creation and the chunk that made the file are audited; the other chunks are not
+    assert sorted((e["action"], e["targetId"]) for e in events) == [
+        ("upload.complete", upload_id),
+        ("upload.create", upload_id),
+    ]
 
 
 async def test_wrong_offset_is_409_and_keeps_nothing(client, headers):
@@ -102,6 +112,17 @@ async def test_tus_version_content_type_and_length_are_checked(client, headers):
     assert_error_body(response, 400, "filename")
     assert_error_body(await create(client, headers, 10, "notes.txt"), 415, ".txt")
     assert_error_body(await create(client, headers, 0), 400, "empty")
+    response = await client.post(
+        UPLOADS,
+        content=CSV,
+        headers={
+            **headers,
+            **TUS,
+            "Upload-Length": str(len(CSV)),
+            "Upload-Metadata": metadata(filename="a.csv"),
+        },
+    )
+    assert_error_body(response, 400, "creation-with-upload")
     location = await created(client, headers, len(CSV))
     response = await client.patch(
         location, content=CSV, headers={**headers, **TUS, "Upload-Offset": "0", "Content-Type": "text/csv"}
@@ -188,3 +209,31 @@ async def test_expired_uploads_are_swept_with_their_bytes(client, headers, setti
     assert await sweep_expired(runtime, now=later) >= 1
     assert not staged.exists()
     assert_error_body(await client.get(location, headers=headers), 404)
+
+
+async def test_a_browser_on_another_origin_may_speak_tus(
+    settings, database_url, rollback_session_maker, headers
+):
+    origin = "https://admin.example.com"
+    app = build_app(
+        dataclasses.replace(settings, cors_origins=[origin]),
+        database_url,
+        session_maker=rollback_session_maker,
+        run_worker_in_process=False,
+    )
+    async with AsyncTestClient(app=app, raise_server_exceptions=False) as browser:
+        preflight = await browser.options(
+            f"{UPLOADS}/{uuid.uuid4()}",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "PATCH",
+                "Access-Control-Request-Headers": "authorization,x-tenant-id,tus-resumable,upload-offset,content-type",
+            },
+        )
+        assert preflight.status_code in (200, 204)
+        assert "PATCH" in preflight.headers["access-control-allow-methods"]
+        assert "upload-offset" in preflight.headers["access-control-allow-headers"].lower()
+        response = await create(browser, {**headers, "Origin": origin}, len(CSV))
+        assert response.status_code == 201
+        exposed = response.headers["access-control-expose-headers"].lower()
+        assert "location" in exposed and "upload-offset" in exposed and "x-file-id" in exposed

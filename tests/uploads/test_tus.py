@@ -3,6 +3,7 @@
 back with pyiceberg: the same file record, and the same bytes, as a one-request upload."""
 
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -23,12 +24,13 @@ from tusclient.client import TusClient
 
 from ingest.core.settings import Settings
 from ingest.iceberg import Warehouse
-from tests.conftest import assert_error_body, headers_for
+from tests.conftest import assert_error_body, headers_for, make_token
 from tests.files.helpers import configure, start_import, wait_for
 from tests.storage.test_storage import free_port
 from tests.uploads.helpers import TUS, UPLOADS, metadata
 
 CHUNK = 16 * 1024**2
+TUS_JS = Path(__file__).parent / "js"  # `make tus-js` installs tus-js-client there
 ROWS = 1_000_000
 LIMIT = 400_000_000  # the server's INGEST_MAX_UPLOAD_BYTES
 
@@ -233,3 +235,34 @@ def test_over_the_limit_is_refused_by_the_server(server: str) -> None:
         },
     )
     assert_error_body(response, 413, "upload limit")
+
+
+def test_tus_js_client_uploads_and_resumes(server: str, settings: Settings, tmp_path: Path) -> None:
+    """tus-js-client (what a browser runs) in 8 MiB chunks: stopped after its first chunk, then a second
+    client given only the URL resumes from the server's offset; the file is byte for byte the same."""
+    path = tmp_path / "from-js.csv"
+    pl.DataFrame({"id": pl.int_range(0, 400_000, eager=True)}).with_columns(
+        note=pl.format("{}-{}", pl.lit("j" * 40), pl.col("id"))
+    ).write_csv(path)
+    tenant = uuid.uuid4()
+    chunk = 8 * 1024**2
+    command = [
+        "node",
+        str(TUS_JS / "upload.mjs"),
+        f"{server}{UPLOADS}",
+        str(path),
+        make_token([tenant]),
+        str(tenant),
+    ]
+    out = subprocess.run([*command, str(chunk), "--resume"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["firstChunkOffset"] == chunk
+    assert result["resumedFrom"] == chunk  # the second client asked HEAD and went on from there
+    headers = headers_for(tenant)
+    upload = httpx.get(result["url"], headers=headers).json()
+    assert upload["status"] == "COMPLETED"
+    file = httpx.get(f"{server}/api/v1/files/{upload['fileId']}", headers=headers).json()
+    assert file["fileName"] == "from-js.csv"
+    assert file["fileSize"] == path.stat().st_size > 2 * chunk
+    assert sha256(settings.data_dir / "objects" / file["storagePath"].lstrip("/")) == sha256(path)

@@ -13,6 +13,7 @@ from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, 
 from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from ingest.audit_hook import AUDIT_SCOPE_KEY
 from ingest.auth import requires_manage, requires_read
 from ingest.core.errors import AppError, InvalidRequestError, PayloadTooLargeError
 from ingest.core.settings import Settings
@@ -172,7 +173,11 @@ class UploadController(Controller):
         """Create a tus upload of Upload-Length bytes; PATCH its Location in chunks, HEAD it to resume."""
         try:
             _check_version(request)
+            async for _ in _body(request):  # an empty chunked body (Node's default for POST) is fine
+                raise InvalidRequestError("creation-with-upload is not supported: send the bytes with PATCH")
             upload = await service.create(upload_length, upload_metadata)
+        except ClientDisconnected:
+            raise InvalidRequestError("The client went away before the body ended") from None
         except AppError as e:
             raise _tus_errors(e) from None
         return Response(
@@ -295,6 +300,7 @@ class UploadController(Controller):
             return _error_answer(request, error, headers)
         if file is not None:
             headers[FILE_ID_HEADER] = str(file.id)
+            request.scope[AUDIT_SCOPE_KEY] = "upload.complete"  # type: ignore[literal-required]
         return Response(None, status_code=HTTP_204_NO_CONTENT, headers=headers)
 
     @delete(
@@ -348,6 +354,7 @@ class MultipartUploadController(Controller):
         summary="Start a presigned multipart upload (S3 store)",
         guards=[requires_manage],
         status_code=HTTP_201_CREATED,
+        opt={"audit": "upload.start_multipart"},  # the `uploads` row it inserts is the audit target
         responses=errors(
             409,
             413,
