@@ -162,11 +162,12 @@ def free_port() -> int:
 class Server:
     """`ingest serve` (API + in-process worker) on a free port with a data dir of its own."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         import os
 
         self.port = free_port()
         self.secret = "bench-secret-that-is-long-enough-for-hs256"
+        extra = env or {}
         env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
         env.update(
             INGEST_DATA_DIR=str(data_dir),
@@ -174,6 +175,7 @@ class Server:
             INGEST_LOG_LEVEL="WARNING",
             XDG_RUNTIME_DIR=env.get("XDG_RUNTIME_DIR", "/tmp"),
         )
+        env.update(extra)
         ingest = Path(sys.executable).with_name("ingest")
         self.process = subprocess.Popen(
             [str(ingest), "serve", "--host", "127.0.0.1", "--port", str(self.port)],

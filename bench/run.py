@@ -1,4 +1,5 @@
-"""`make bench`: files, syncs, database sources, rate-limit overhead, table care, mail imports, IMAP."""
+"""`make bench`: files, syncs, database sources, rate-limit overhead, table care, mail imports, IMAP,
+chunked vs one-request uploads."""
 
 import subprocess
 import sys
@@ -23,6 +24,8 @@ def main() -> int:
     code = subprocess.call([sys.executable, str(HERE / "mail_bench.py")]) or code
     # an IMAP mailbox of 10k messages (a Dovecot started for the run) through the API
     code = subprocess.call([sys.executable, str(HERE / "imap_bench.py")]) or code
+    # resumable (tus) chunked uploads against the one-request upload, interleaved
+    code = subprocess.call([sys.executable, str(HERE / "uploads_bench.py")]) or code
     return code
 
 
