@@ -17,6 +17,7 @@ from ingest.core.errors import ConnectorCancelledError, InvalidRequestError
 from ingest.engines.base import ReadRequest, StateCheckpoint, StreamBatch
 from ingest.engines.embedded import EmbeddedEngine
 from ingest.engines.embedded.mail import imap as imap_reader
+from ingest.engines.embedded.mail import imap_read
 from ingest.engines.registry import get_connector
 from ingest.iceberg.warehouse import Warehouse
 from ingest.storage import Storage
@@ -453,6 +454,28 @@ async def test_imap_attachments_stored_under_the_tenant_prefix(
     digest = __import__("hashlib").sha256(PDF).hexdigest()
     assert attachment["storage_key"] == f"tenant-{tenant}/attachments/{digest}"
     assert Storage.from_settings(settings).path(attachment["storage_key"]).read_bytes() == PDF
+
+
+async def test_imap_message_over_the_size_limit_keeps_headers_and_whole_hash(
+    live_client, tenant, warehouse, imap_server, monkeypatch
+):
+    # partial fetches of 500 bytes: the hash of the 2 KB message is built from several pieces
+    monkeypatch.setattr(imap_read, "FETCH_BYTES", 500)
+    headers = headers_for(tenant)
+    limit = {"folders": ["INBOX"], "max_message_bytes": 1024}
+    source = await create_source(live_client, headers, config(imap_server, **limit))
+    connection = await connect(live_client, headers, source["id"], selectedStreams=["messages"])
+    done = await run_sync(live_client, headers, connection["id"])
+    assert done["status"] == "SUCCEEDED", done
+    rows = rows_by_id(warehouse, tenant)
+    report = rows["<report@example.com>"]
+    assert len(ATTACHMENT) > 1024
+    assert report["size"] == len(ATTACHMENT)
+    assert report["content_hash"] == __import__("hashlib").sha256(ATTACHMENT).hexdigest()
+    assert report["subject"] == "Report attached" and report["text_body"] is None
+    assert "over max_message_bytes (1024): headers only" in report["parse_error"]
+    small = rows["<t1@example.com>"]
+    assert small["text_body"] and small["parse_error"] is None  # under the limit: parsed whole
 
 
 async def test_imap_cancel_stops_the_read_promptly(settings, imap_server):
