@@ -358,7 +358,9 @@ async def test_imap_full_refresh_rows_folders_and_nothing_marked_read(
     assert len(rows_by_id(warehouse, tenant)) == 10  # replaced, not appended
 
 
-async def test_imap_incremental_by_uid_moved_message_is_one_row(live_client, tenant, warehouse, imap_server):
+async def test_imap_incremental_by_uid_moved_or_copied_message_is_one_row(
+    live_client, tenant, warehouse, imap_server
+):
     headers = headers_for(tenant)
     folder_a, folder_b = f"Work{uuid.uuid4().hex[:6]}", f"Done{uuid.uuid4().hex[:6]}"
     admin = login(imap_server)
@@ -389,6 +391,15 @@ async def test_imap_incremental_by_uid_moved_message_is_one_row(live_client, ten
     assert set(rows) == {"<a1@example.com>", "<move-me@example.com>", "<a2@example.com>"}
     assert rows["<move-me@example.com>"]["folders"] == [folder_b]
     assert rows["<a1@example.com>"]["folders"] == [folder_a]
+
+    admin.select_folder(folder_a)
+    admin.copy(admin.search(["HEADER", "Message-ID", "a1@example.com"]), folder_b)  # now in both
+    fourth = await run_sync(live_client, headers, connection["id"])
+    assert fourth["status"] == "SUCCEEDED", fourth
+    assert fourth["recordsSynced"] == 1  # the copy, as one row listing both folders
+    rows = rows_by_id(warehouse, tenant)
+    assert len(rows) == 3
+    assert sorted(rows["<a1@example.com>"]["folders"]) == sorted([folder_a, folder_b])
     admin.logout()
 
 

@@ -78,12 +78,13 @@ def folder_state(state: Any) -> dict[str, dict[str, int]]:
 
 @dataclass
 class _Seen:
-    """One message to read, from the first pass."""
+    """One message of the first pass: to read, or `known` (read by an earlier incremental sync)."""
 
     folder: str
     uid: int
     size: int
     message_id: str | None
+    known: bool = False
 
 
 @dataclass
@@ -170,11 +171,16 @@ class _Reader:
         groups: dict[tuple[str | None, int], list[_Seen]] = {}
         for item in seen:
             groups.setdefault((item.message_id, item.size), []).append(item)
-        copies = {id(item) for group in groups.values() if len(group) > 1 for item in group}
-        # messages with one sighting: read once, folder by folder
+        copies = {
+            id(item)
+            for group in groups.values()
+            if len(group) > 1 and not all(i.known for i in group)
+            for item in group
+        }
+        # new messages with one sighting: read once, folder by folder
         by_folder: dict[str, list[_Seen]] = {}
         for item in seen:
-            if id(item) not in copies:
+            if id(item) not in copies and not item.known:
                 by_folder.setdefault(item.folder, []).append(item)
         for plan in plans:
             items = by_folder.get(plan.folder.name)
@@ -230,8 +236,9 @@ class _Reader:
         return selected
 
     def _scan(self, chosen: list[Folder]) -> tuple[list[_FolderPlan], list[_Seen]]:
-        """First pass: per folder, the UIDs to read (past the saved UID, in the time window), their sizes
-        and Message-IDs."""
+        """First pass: per folder, the size and Message-ID of every message in the time window; those past
+        the saved UID are to be read, the others are `known` (only looked at again when a new message
+        may be a copy of them, so that its row lists every folder holding it)."""
         client = self.client
         assert client is not None
         plans: list[_FolderPlan] = []
@@ -247,15 +254,15 @@ class _Reader:
             plans.append(plan)
             if not int(selected.get(b"EXISTS") or 0):
                 continue
-            criteria: list[Any] = ["UID", f"{start}:*"]
+            criteria: list[Any] = ["ALL"]
             if self.opts.since is not None:
-                criteria += ["SINCE", self.opts.since]
-            # `n:*` always matches the highest UID, even below n
-            uids = sorted(u for u in client.search(criteria) if u >= start)
+                criteria = ["SINCE", self.opts.since]
+            uids = sorted(client.search(criteria))
             if not uids:
                 continue
-            plan.uids = uids
-            plan.last_uid = max(plan.last_uid, uids[-1])
+            plan.uids = [u for u in uids if u >= start]
+            if plan.uids:
+                plan.last_uid = max(plan.last_uid, plan.uids[-1])
             for offset in range(0, len(uids), SCAN_MESSAGES):
                 part = uids[offset : offset + SCAN_MESSAGES]
                 fetched = client.fetch(part, ["RFC822.SIZE", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
@@ -264,9 +271,8 @@ class _Reader:
                     if data is None:
                         continue  # expunged meanwhile
                     header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), None)
-                    seen.append(
-                        _Seen(folder.name, uid, int(data.get(b"RFC822.SIZE") or 0), _message_id(header))
-                    )
+                    size = int(data.get(b"RFC822.SIZE") or 0)
+                    seen.append(_Seen(folder.name, uid, size, _message_id(header), known=uid < start))
         return plans, seen
 
     def _fetch(self, items: list[_Seen]) -> Iterator[tuple[_Seen, bytes, bool, str, dict[bytes, Any]]]:
@@ -368,6 +374,8 @@ class _Reader:
         first: dict[str, list[_Seen]] = {}
         folders_of: dict[tuple[str, int], tuple[list[str], list[str]]] = {}
         for sightings in distinct.values():
+            if all(s.known for s, _ in sightings):
+                continue  # no new copy among them: their row is already in the table
             head = sightings[0][0]
             folders = list(dict.fromkeys(s.folder for s, _ in sightings))
             flags = sorted({f for _, fl in sightings for f in fl})
