@@ -1,5 +1,5 @@
 """`make bench`: files, syncs, database sources, rate-limit overhead, table care, mail imports, IMAP,
-chunked vs one-request uploads."""
+chunked vs one-request uploads, CSV encodings."""
 
 import subprocess
 import sys
@@ -26,6 +26,8 @@ def main() -> int:
     code = subprocess.call([sys.executable, str(HERE / "imap_bench.py")]) or code
     # resumable (tus) chunked uploads against the one-request upload, interleaved
     code = subprocess.call([sys.executable, str(HERE / "uploads_bench.py")]) or code
+    # CSV encodings: UTF-8 read in place vs cp1252 and UTF-16 transcoded
+    code = subprocess.call([sys.executable, str(HERE / "dialects_bench.py")]) or code
     return code
 
 

@@ -8,7 +8,6 @@ import msgspec
 from ingest.core.schemas import CamelStruct, PartitionFieldSchema
 
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-OneChar = Annotated[str, msgspec.Meta(min_length=1, max_length=1)]
 
 
 class ReadOptions(CamelStruct, forbid_unknown_fields=True, omit_defaults=True):
@@ -21,16 +20,64 @@ class ReadOptions(CamelStruct, forbid_unknown_fields=True, omit_defaults=True):
     header). json/jsonl: `recordsPath` (dotted keys to the list of records, such as `data.items`).
     """
 
-    delimiter: OneChar | None = None
-    quote_char: Annotated[str, msgspec.Meta(max_length=1)] | None = None
-    encoding: Annotated[str, msgspec.Meta(min_length=1, max_length=40)] | None = None
-    header: bool | None = None
-    skip_rows: Annotated[int, msgspec.Meta(ge=0, le=10_000)] | None = None
-    decimal_comma: bool | None = None
-    sheet: (
-        Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | Annotated[int, msgspec.Meta(ge=0)] | None
+    delimiter: (
+        Annotated[
+            str,
+            msgspec.Meta(min_length=1, max_length=1, description="csv: detected among , ; tab | when absent"),
+        ]
+        | None
     ) = None
-    records_path: Annotated[str, msgspec.Meta(min_length=1, max_length=512)] | None = None
+    quote_char: (
+        Annotated[str, msgspec.Meta(max_length=1, description='csv: default ", "" for no quoting')] | None
+    ) = None
+    encoding: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1,
+                max_length=40,
+                description="csv: a Python codec name (cp1252, latin-1, utf-16-le, ...); detected when"
+                " absent: BOM, UTF-16 zero bytes, UTF-8, else cp1252",
+            ),
+        ]
+        | None
+    ) = None
+    header: (
+        Annotated[
+            bool,
+            msgspec.Meta(description="csv, xlsx, xls: default true; false names the columns column_1, ..."),
+        ]
+        | None
+    ) = None
+    skip_rows: (
+        Annotated[
+            int, msgspec.Meta(ge=0, le=10_000, description="csv, xlsx, xls: lines or rows above the header")
+        ]
+        | None
+    ) = None
+    decimal_comma: (
+        Annotated[
+            bool,
+            msgspec.Meta(description="csv: 1,50 is 1.50 (needs a delimiter other than ','); default false"),
+        ]
+        | None
+    ) = None
+    sheet: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=255, description="xlsx, xls: a sheet's name")]
+        | Annotated[int, msgspec.Meta(ge=0, description="xlsx, xls: a 0-based sheet index")]
+        | None
+    ) = None
+    records_path: (
+        Annotated[
+            str,
+            msgspec.Meta(
+                min_length=1,
+                max_length=512,
+                description="json, jsonl: dotted keys to a list of objects (data.items)",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class FileImportJob(CamelStruct):

@@ -167,11 +167,14 @@ class SourceFile:
                 for n, t in schema.items()
             }
             exact = pl.Schema({n: t for n, t in schema.items() if n not in raw})
-            return with_decimals(
-                pl.scan_csv(self._text_path, schema=text_schema, **args),
-                exact,
-                decimal_comma=bool(self.read_options.decimal_comma),
-            )
+            comma = bool(self.read_options.decimal_comma)
+            lf = pl.scan_csv(self._text_path, schema=text_schema, **args)
+            if comma:  # numbers kept as text for an override read with a point, as the override expects
+                kept = [
+                    n for n, t in schema.items() if n in raw and (t.is_float() or isinstance(t, pl.Decimal))
+                ]
+                lf = lf.with_columns(_decimal_text(pl.col(n), comma) for n in kept) if kept else lf
+            return with_decimals(lf, exact, decimal_comma=comma)
         if fmt is FileFormat.JSONL:
             lf = pl.scan_ndjson(self.path, infer_schema_length=INFER_SCHEMA_ROWS)
             sample = self._jsonl_sample(lf.collect_schema())
