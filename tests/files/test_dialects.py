@@ -82,7 +82,14 @@ async def test_cp1252_semicolon_csv_with_decimal_commas(live_client, warehouse, 
     assert (prix["type"], prix["precision"], prix["scale"]) == ("DECIMAL", 18, 2)
     assert [r["prix"] for r in chosen["previewRows"]] == ["4.50", "1.25", "12345678901234.57"]
 
-    await import_into(live_client, headers, file["id"], "prix")
+    await configure(live_client, headers, file["id"], targetTableName="prix", targetSchema=NAMESPACE)
+    dry = await live_client.post(f"/api/v1/files/{file['id']}/import?dryRun=true", headers=headers)
+    assert dry.status_code == 200, dry.text
+    plan = dry.json()  # the dry run reads with the same options
+    assert (plan["wouldSucceed"], plan["rowCount"], plan["recordsRejected"]) == (True, 3, 0)
+    assert {"name": "prix", "type": "decimal(18, 2)"} in plan["columns"]
+    await start_import(live_client, headers, file["id"])
+    assert (await wait_for(live_client, headers, file["id"]))["status"] == "COMPLETED"
     table = read_back(warehouse, tenant, "prix")
     assert table.schema().find_field("prix").field_type == DecimalType(18, 2)
     rows = table.scan().to_arrow().sort_by("id").to_pylist()

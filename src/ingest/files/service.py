@@ -808,14 +808,15 @@ class FileService:
         file = await self.get(file_id)
         _check_importable(file)
         async with self.storage.local_copy(_key(file)) as path:
-            return await asyncio.to_thread(
-                plan_import,
-                self.warehouse,
-                self.tenant_id,
-                file,
-                self._source(path, file),
-                self.runtime.settings.data_dir,
-            )
+            with self._source(path, file) as source:  # closing removes a transcoded csv's staged copy
+                return await asyncio.to_thread(
+                    plan_import,
+                    self.warehouse,
+                    self.tenant_id,
+                    file,
+                    source,
+                    self.runtime.settings.data_dir,
+                )
 
     async def delete(self, file_id: uuid.UUID) -> None:
         file = await self.get(file_id, for_update=True)
