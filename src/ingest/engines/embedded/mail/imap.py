@@ -98,7 +98,8 @@ def options(config: Mapping[str, Any], *, allow_plaintext: bool, today: date | N
     folders = config.get("folders")
     return Options(
         host=str(config.get("host")),
-        port=int(config.get("port") or 993),
+        # IMAPS listens on 993; STARTTLS and plain IMAP on 143
+        port=int(config.get("port") or (993 if tls == "implicit" else 143)),
         tls=tls,
         username=str(config.get("username")),
         password=str(password) if password else None,
