@@ -266,7 +266,9 @@ class RssSampler:
         self._thread.join()
 
 
-def api_import(server: Server, path: Path, table: str) -> dict[str, float]:
+def api_import(
+    server: Server, path: Path, table: str, schema: dict[str, object] | None = None
+) -> dict[str, float]:
     """Upload (streamed), schema, import, poll status: one file through the API."""
     import uuid
 
@@ -283,7 +285,11 @@ def api_import(server: Server, path: Path, table: str) -> dict[str, float]:
         file_id = response.json()["id"]
         client.put(
             f"/api/v1/files/{file_id}/schema",
-            json={"targetTableName": table, "columnMappings": {"customer_name": "customer"}},
+            json={
+                "targetTableName": table,
+                "columnMappings": {"customer_name": "customer"},
+                **(schema or {}),
+            },
         ).raise_for_status()
         with RssSampler(server.process.pid) as rss:
             start = time.perf_counter()
@@ -301,6 +307,7 @@ def api_import(server: Server, path: Path, table: str) -> dict[str, float]:
             "upload_mb_s": size_mb / upload_s,
             "import_seconds": import_s,
             "rows": status["recordsImported"],
+            "rejected": status.get("recordsRejected") or 0,
             "peak_rss_mb": rss.peak / 1024**2,
         }
 
@@ -388,6 +395,81 @@ def api_main(cases: list[tuple[str, int, int]]) -> list[dict[str, object]]:
     return results
 
 
+# --- onError skip: a file with 1% bad rows against a clean one -----------------------------------------
+
+SAMPLE_ROWS = 10_000  # the csv's types come from its first rows: bad values after them are rejected rows
+SKIP = {"onError": "skip", "maxErrorRatio": 0.02}
+
+
+def dirty_file(rows: int) -> tuple[Path, int]:
+    """The 12-column csv with 1% of its rows bad (after the type sample): a bad integer, an amount with
+    more decimals than its DECIMAL(18,2) holds, or a date that does not exist, in turn."""
+    clean = data_file("csv", rows)
+    path = OUT / f"orders_{rows}_dirty.csv"
+    bad = 0
+    with clean.open() as src, path.open("w") as out:
+        out.write(next(src))
+        for i, line in enumerate(src, start=1):
+            if i > SAMPLE_ROWS and i % 99 == 0:
+                # the first 8 columns hold no commas (order_id ... is_paid)
+                cells = line.split(",", 8)
+                kind = (i // 99) % 3
+                if kind == 0:
+                    cells[2] = "n/a"  # quantity: INTEGER
+                elif kind == 1:
+                    cells[4] = "0.125"  # discount: DECIMAL(18,2), never rounded
+                else:
+                    cells[5] = "2024-02-30"  # order_date: DATE
+                line = ",".join(cells)
+                bad += 1
+            out.write(line)
+    return path, bad
+
+
+def forgiving_main(rows: int, runs: int) -> dict[str, object]:
+    """Interleaved rounds on one server: clean (abort, the default), clean under skip, dirty under skip."""
+    clean = data_file("csv", rows)
+    dirty, bad = dirty_file(rows)
+    cases = {"clean_abort": (clean, None), "clean_skip": (clean, SKIP), "dirty_skip": (dirty, SKIP)}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
+    with tempfile.TemporaryDirectory(prefix="ingest-bench-forgiving-") as tmp:
+        data_dir = Path(tmp)
+        data_dir.chmod(0o755)
+        server = Server(data_dir)
+        try:
+            server.wait_ready()
+            for round_ in range(runs):
+                for name, (path, schema) in cases.items():
+                    result = api_import(server, path, f"{name}_{round_}", schema)
+                    results[name].append(result)
+                    print(f"... round {round_ + 1} {name}: {result['import_seconds']:.2f} s", flush=True)
+        finally:
+            server.stop()
+            stop_embedded_postgres(data_dir)
+    assert all(r["rows"] == rows for name in ("clean_abort", "clean_skip") for r in results[name]), results
+    assert all(r["rows"] == rows - bad and r["rejected"] == bad for r in results["dirty_skip"]), results
+    medians = {name: statistics.median(r["import_seconds"] for r in rs) for name, rs in results.items()}
+    summary: dict[str, object] = {
+        "rows": rows,
+        "bad_rows": bad,
+        "runs": runs,
+        "median_seconds": {k: round(v, 3) for k, v in medians.items()},
+        "peak_rss_mb": {k: round(max(r["peak_rss_mb"] for r in rs)) for k, rs in results.items()},
+        "dirty_skip_over_clean_abort": round(medians["dirty_skip"] / medians["clean_abort"], 3),
+        "clean_skip_over_clean_abort": round(medians["clean_skip"] / medians["clean_abort"], 3),
+        "dirty_skip_over_clean_skip": round(medians["dirty_skip"] / medians["clean_skip"], 3),
+        "each_run": results,
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "forgiving.json").write_text(json.dumps(summary, indent=2))
+    print(f"{rows} rows, {bad} bad (1%), medians of {runs} interleaved runs:")
+    for name, seconds in medians.items():
+        print(f"  {name:12s} {seconds:6.2f} s  peak RSS {summary['peak_rss_mb'][name]:5d} MB")  # type: ignore[index]
+    print(f"  dirty skip / clean abort: {summary['dirty_skip_over_clean_abort']:.2f}x (aim <= 1.30)")
+    print(f"  clean skip / clean abort: {summary['clean_skip_over_clean_abort']:.2f}x")
+    return summary
+
+
 def run_child(mode: str, csv: Path) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode, "--csv", str(csv)],
@@ -407,7 +489,16 @@ def main() -> None:
     parser.add_argument("--format", default="csv")
     parser.add_argument("--api", action="store_true", help="the API benchmark (what `make bench` runs)")
     parser.add_argument("--quick", action="store_true", help="with --api: small files, one run each")
+    parser.add_argument(
+        "--forgiving",
+        action="store_true",
+        help="onError skip: 1%% bad rows against a clean file (--rows, --runs)",
+    )
     args = parser.parse_args()
+
+    if args.forgiving:
+        forgiving_main(args.rows, args.runs)
+        return
 
     if args.api:
         cases = (

@@ -7,8 +7,11 @@ from typing import Any
 import pytest
 
 from ingest.core.settings import Settings
+from ingest.db.models import FileImport
+from ingest.files.service import import_forgiving
+from ingest.formats import FileFormat, SourceFile
 from ingest.iceberg import Warehouse
-from tests.conftest import assert_error_body, headers_for
+from tests.conftest import READ, assert_error_body, headers_for
 from tests.files.helpers import configure, start_import, uploaded, wait_for
 
 ROWS = 12_000  # past the 10,000-row sample the csv's types are inferred from
@@ -276,3 +279,48 @@ async def test_error_policy_is_checked(client: Any, tmp_path: Path) -> None:
         assert_error_body(response, 400, message)
     other = headers_for(uuid.uuid4())
     assert_error_body(await client.post(plan_url, headers=other), 404)
+    assert_error_body(await client.post(plan_url, headers=headers_for(tenant, READ)), 403)
+
+
+def test_a_retry_after_the_target_commit_writes_only_the_missing_rejects(
+    warehouse: Warehouse, settings: Settings, tmp_path: Path
+) -> None:
+    """A worker that died between the target's commit and the rejects': the job runs again."""
+    tenant = uuid.uuid4()
+    path = write_csv(tmp_path / "orders.csv")
+    file = FileImport(
+        id=uuid.uuid4(),
+        tenant_id=tenant,
+        file_name="orders.csv",
+        file_size=path.stat().st_size,
+        file_format="csv",
+        storage_path="unused",
+        status="IMPORTING",
+        target_table_name="orders",
+        target_schema=SCHEMA,
+        column_types={"qty": "DECIMAL(4,1)"},
+        mode="append",
+        on_error="skip",
+        max_error_rows=5,
+    )
+    source = SourceFile(path, FileFormat.CSV)
+    first, rejected, _ = import_forgiving(
+        warehouse, tenant, file, source, lambda rows: None, settings.data_dir
+    )
+    assert (first.rows_written, rejected, first.already_applied) == (ROWS - 5, 5, False)
+    warehouse.drop_table(tenant, SCHEMA, "orders__rejects")  # as if the worker died before that commit
+
+    again, rejected, reasons = import_forgiving(
+        warehouse, tenant, file, source, lambda rows: None, settings.data_dir
+    )
+    assert (again.rows_written, again.already_applied, rejected) == (ROWS - 5, True, 5)
+    assert [r.row for r in reasons][:5] == sorted(BAD)
+    assert len(snapshots(warehouse, tenant, "orders")) == 1
+    rejects = warehouse.read_all(tenant, SCHEMA, "orders__rejects")
+    assert sorted(rejects["row_number"].to_list()) == sorted(BAD)
+    assert set(rejects["file_id"].to_list()) == {str(file.id)}
+
+    # a third run finds both commits: nothing is written twice
+    import_forgiving(warehouse, tenant, file, source, lambda rows: None, settings.data_dir)
+    assert len(snapshots(warehouse, tenant, "orders__rejects")) == 1
+    assert warehouse.read_all(tenant, SCHEMA, "orders__rejects").height == 5
