@@ -292,6 +292,7 @@ def api_import(
             },
         ).raise_for_status()
         with RssSampler(server.process.pid) as rss:
+            cpu_before = rss.process.cpu_times()
             start = time.perf_counter()
             client.post(f"/api/v1/files/{file_id}/import").raise_for_status()
             while True:
@@ -300,6 +301,7 @@ def api_import(
                     break
                 time.sleep(0.05)
             import_s = time.perf_counter() - start
+            cpu_after = rss.process.cpu_times()
         if status["status"] != "COMPLETED":
             raise RuntimeError(f"import failed: {status.get('errorMessage')}")
         return {
@@ -308,6 +310,8 @@ def api_import(
             "import_seconds": import_s,
             "rows": status["recordsImported"],
             "rejected": status.get("recordsRejected") or 0,
+            # the server's own CPU (API + in-process worker): fairer than wall time on a loaded machine
+            "cpu_seconds": (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system),
             "peak_rss_mb": rss.peak / 1024**2,
         }
 
@@ -449,11 +453,15 @@ def forgiving_main(rows: int, runs: int) -> dict[str, object]:
     assert all(r["rows"] == rows for name in ("clean_abort", "clean_skip") for r in results[name]), results
     assert all(r["rows"] == rows - bad and r["rejected"] == bad for r in results["dirty_skip"]), results
     medians = {name: statistics.median(r["import_seconds"] for r in rs) for name, rs in results.items()}
+    cpu = {name: statistics.median(r["cpu_seconds"] for r in rs) for name, rs in results.items()}
     summary: dict[str, object] = {
         "rows": rows,
         "bad_rows": bad,
         "runs": runs,
         "median_seconds": {k: round(v, 3) for k, v in medians.items()},
+        "median_cpu_seconds": {k: round(v, 3) for k, v in cpu.items()},
+        "cpu_dirty_skip_over_clean_abort": round(cpu["dirty_skip"] / cpu["clean_abort"], 3),
+        "cpu_clean_skip_over_clean_abort": round(cpu["clean_skip"] / cpu["clean_abort"], 3),
         "peak_rss_mb": {k: round(max(r["peak_rss_mb"] for r in rs)) for k, rs in results.items()},
         "dirty_skip_over_clean_abort": round(medians["dirty_skip"] / medians["clean_abort"], 3),
         "clean_skip_over_clean_abort": round(medians["clean_skip"] / medians["clean_abort"], 3),
@@ -464,9 +472,16 @@ def forgiving_main(rows: int, runs: int) -> dict[str, object]:
     (OUT / "forgiving.json").write_text(json.dumps(summary, indent=2))
     print(f"{rows} rows, {bad} bad (1%), medians of {runs} interleaved runs:")
     for name, seconds in medians.items():
-        print(f"  {name:12s} {seconds:6.2f} s  peak RSS {summary['peak_rss_mb'][name]:5d} MB")  # type: ignore[index]
-    print(f"  dirty skip / clean abort: {summary['dirty_skip_over_clean_abort']:.2f}x (aim <= 1.30)")
-    print(f"  clean skip / clean abort: {summary['clean_skip_over_clean_abort']:.2f}x")
+        rss_mb = summary["peak_rss_mb"][name]  # type: ignore[index]
+        print(f"  {name:12s} {seconds:6.2f} s  server CPU {cpu[name]:6.2f} s  peak RSS {rss_mb:5d} MB")
+    print(
+        f"  dirty skip / clean abort: {summary['dirty_skip_over_clean_abort']:.2f}x wall,"
+        f" {summary['cpu_dirty_skip_over_clean_abort']:.2f}x CPU (aim <= 1.30)"
+    )
+    print(
+        f"  clean skip / clean abort: {summary['clean_skip_over_clean_abort']:.2f}x wall,"
+        f" {summary['cpu_clean_skip_over_clean_abort']:.2f}x CPU"
+    )
     return summary
 
 

@@ -7,9 +7,6 @@ holds at most one part of rejected rows, whatever the file's size. `rejects_fram
 the rows of a rejects table (one row per rejected source row), part by part.
 """
 
-import csv
-import io
-import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -134,8 +131,18 @@ def forgiving(lf: pl.LazyFrame, checks: list[Check], collector: RejectCollector)
 
 
 def _shown(value: Any) -> str:
-    text = repr(str(value) if not isinstance(value, str) else value)
-    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 3] + "..."
+    text = str(value)
+    return f"'{text}'" if len(text) <= MAX_SHOWN else f"'{text[: MAX_SHOWN - 3]}...'"
+
+
+def _shown_expr(text: pl.Expr) -> pl.Expr:
+    """`_shown` as an expression (the rejects table's reasons are built without a Python loop)."""
+    cut = (
+        pl.when(text.str.len_chars() > MAX_SHOWN)
+        .then(text.str.slice(0, MAX_SHOWN - 3) + "...")
+        .otherwise(text)
+    )
+    return pl.lit("'") + cut + pl.lit("'")
 
 
 def _why(value: Any, check: Check) -> str:
@@ -170,12 +177,24 @@ def first_rejections(collector: RejectCollector, checks: list[Check], limit: int
     return found[:limit]
 
 
-def _record(row: dict[str, Any], columns: list[str], as_csv: bool) -> str:
-    if as_csv:
-        out = io.StringIO()
-        csv.writer(out, lineterminator="").writerow(["" if row[c] is None else str(row[c]) for c in columns])
-        return out.getvalue()
-    return json.dumps({c: row[c] for c in columns}, default=str, ensure_ascii=False)
+def _as_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    return column if dtype == pl.String else column.cast(pl.String)
+
+
+def _csv_cell(text: pl.Expr) -> pl.Expr:
+    """A cell of a CSV line: quoted (quotes doubled) when it holds a comma, quote or line break."""
+    quoted = pl.lit('"') + text.str.replace_all('"', '""', literal=True) + pl.lit('"')
+    return pl.when(text.str.contains('[",\r\n]')).then(quoted).otherwise(text).fill_null("")
+
+
+def _why_expr(value: pl.Expr, check: Check) -> pl.Expr:
+    target = check.target
+    if isinstance(target, pl.Decimal):
+        precision, scale = target.precision or 38, target.scale or 0
+        return value.map_elements(
+            lambda v: decimals.why_not_decimal(v, precision, scale), return_dtype=pl.String, skip_nulls=True
+        )
+    return pl.lit(f"is not a valid {check.label}")
 
 
 def rejects_parts(
@@ -190,17 +209,37 @@ def rejects_parts(
 ) -> Iterator[Path]:
     """The rejects table's rows (REJECTS_SCHEMA), one Parquet part per spilled part, into `directory`."""
     for n, part in enumerate(collector.parts()):
-        rows: dict[str, list[Any]] = {name: [] for name in REJECTS_SCHEMA.names()}
-        for row in pl.read_parquet(part).sort(ROW).iter_rows(named=True):
-            found = rejections(row, checks)
-            first = found[0] if found else Rejection(int(row[ROW]), "", None, "rejected")
-            rows["file_id"].append(file_id)
-            rows["file_name"].append(file_name)
-            rows["row_number"].append(first.row)
-            rows["column_name"].append(first.column)
-            rows["value"].append(first.value)
-            rows["reason"].append("; ".join(f"column '{r.column}': {r.reason}" for r in found))
-            rows["record"].append(_record(row, columns, as_csv))
+        frame = pl.read_parquet(part)
+        schema = frame.schema
+        flags = [pl.col(f"__ingest_bad_{i}") for i in range(len(checks))]
+        texts = {c: _as_text(pl.col(c), schema[c]) for c in columns if not schema[c].is_nested()}
+        none = pl.lit(None, dtype=pl.String)
+        reasons = [
+            pl.when(flag).then(
+                pl.lit(f"column '{check.column}': value ")
+                + _shown_expr(texts.get(check.column, none))
+                + pl.lit(" ")
+                + _why_expr(texts.get(check.column, none), check)
+            )
+            for flag, check in zip(flags, checks, strict=True)
+        ]
+        if as_csv:
+            record = pl.concat_str([_csv_cell(texts[c]) for c in columns], separator=",")
+        else:
+            record = pl.struct([texts.get(c, pl.col(c)).alias(c) for c in columns]).struct.json_encode()
+        rows = frame.sort(ROW).select(
+            pl.lit(file_id).alias("file_id"),
+            pl.lit(file_name).alias("file_name"),
+            pl.col(ROW).cast(pl.Int64).alias("row_number"),
+            pl.coalesce(
+                [pl.when(f).then(pl.lit(c.column)) for f, c in zip(flags, checks, strict=True)]
+            ).alias("column_name"),
+            pl.coalesce(
+                [pl.when(f).then(texts.get(c.column)) for f, c in zip(flags, checks, strict=True)]
+            ).alias("value"),
+            pl.concat_str(reasons, separator="; ", ignore_nulls=True).alias("reason"),
+            record.alias("record"),
+        )
         path = directory / f"rejects-{n:06d}.parquet"
-        pl.DataFrame(rows, schema=REJECTS_SCHEMA).write_parquet(path)
+        rows.cast(dict(REJECTS_SCHEMA.items())).write_parquet(path)
         yield path
