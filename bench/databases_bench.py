@@ -332,6 +332,8 @@ def mysql_part(rows: int, runs: int, service: Service, results: dict[str, Any]) 
 def record(results: dict[str, Any], key: str, run: dict[str, Any]) -> None:
     run["load1"] = round(os.getloadavg()[0], 2)
     results["runs"].setdefault(key, []).append(run)
+    # every run as it comes, so a long run that is stopped still leaves its rounds
+    (OUT / f"databases-{results['rows']}.partial.json").write_text(json.dumps(results, indent=2, default=str))
 
 
 def medians(runs: list[dict[str, Any]]) -> dict[str, Any]:
