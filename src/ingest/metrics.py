@@ -9,14 +9,12 @@ the database at scrape time. Labels never carry tenant ids or other unbounded va
 import hmac
 import os
 import re
-import time
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
 from litestar.datastructures import State
-from litestar.enums import ScopeType
 from litestar.handlers import HTTPRouteHandler
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Scope
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -173,31 +171,12 @@ def metrics_handler(settings: Settings) -> HTTPRouteHandler | None:
     return get_metrics
 
 
-def metrics_middleware(app: ASGIApp) -> ASGIApp:
-    """Counts and times every answered request by its route template (never the raw path)."""
+def observe_request(scope: Scope, status: int, seconds: float) -> None:
+    """Count and time one answered request by its route template (never the raw path).
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await app(scope, receive, capture)
-        except Exception as exc:
-            status = int(getattr(exc, "status_code", 500))
-            raise
-        finally:
-            route = scope.get("path_template") or "unmatched"
-            method = scope.get("method", "GET")
-            HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
-
-    return middleware
+    Called by the request-log middleware, which already captures every answer's status and duration.
+    """
+    route = scope.get("path_template") or "unmatched"
+    method = scope.get("method", "GET")
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_DURATION.labels(method, route).observe(seconds)
