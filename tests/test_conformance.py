@@ -9,19 +9,16 @@ connector time limits. Settings of the run: tests/conformance.toml; README "Conf
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
-import psycopg
 import pytest
 
-from ingest.db.migrate import upgrade
 from tests.conftest import make_token
+from tests.processes import free_port, own_database, running, serve_command, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_EXAMPLES = int(os.environ.get("INGEST_CONFORMANCE_EXAMPLES", "6"))
@@ -36,31 +33,18 @@ SEED = int(os.environ.get("INGEST_CONFORMANCE_SEED", "20261202"))
 RUN_TIMEOUT = 900  # seconds; a hung run fails the test instead of hanging the suite
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture
+def own_db(database_url: str) -> Iterator[str]:
+    with own_database(database_url, prefix="ingest_conformance") as url:
+        yield url
 
 
 @pytest.fixture
-def own_database(database_url):
-    """A database of the run's own on the test server, built by the migrations, dropped after."""
-    name = f"ingest_conformance_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = re.sub(r"/[^/?]+(\?|$)", f"/{name}\\1", database_url, count=1)
-    upgrade(url)
-    yield url
-    with psycopg.connect(database_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def live_server(env_for_subprocess, own_database, tmp_path):
+def live_server(env_for_subprocess, own_db, tmp_path):
     port = free_port()
     env = {
         **env_for_subprocess,
-        "INGEST_DATABASE_URL": own_database,
+        "INGEST_DATABASE_URL": own_db,
         "INGEST_DATA_DIR": str(tmp_path / "data"),
         "INGEST_CONNECTOR_PIP_INDEX_URL": "http://127.0.0.1:9/simple",
         "INGEST_CONNECTOR_TIMEOUT_SECONDS": "20",
@@ -69,44 +53,10 @@ def live_server(env_for_subprocess, own_database, tmp_path):
         "INGEST_RATE_LIMIT_ENABLED": "false",
         "INGEST_LOG_LEVEL": "WARNING",
     }
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "ingest"),
-            "serve",
-            "--port",
-            str(port),
-            "--no-worker",
-            "--no-migrate",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    "ingest serve did not start:\n" + (tmp_path / "serve.log").read_text()[-3000:]
-                )
-            time.sleep(0.5)
+    with running([serve_command(port)], env, tmp_path) as processes:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready([url], processes, tmp_path)
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def test_schemathesis_finds_no_failures(live_server, tmp_path):

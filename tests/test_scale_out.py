@@ -7,11 +7,6 @@ has exactly one snapshot tagged with that sync's id.
 """
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,15 +19,10 @@ import pytest
 from ingest.db.session import libpq_url
 from ingest.iceberg.warehouse import Warehouse
 from tests.conftest import headers_for
+from tests.processes import free_port, running, serve_command, wait_ready
 
 SYNCS = 6
 DEADLINE_SECONDS = 150
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -46,52 +36,11 @@ def cluster(env_for_subprocess: dict[str, str], tmp_path: Path) -> Iterator[list
         INGEST_JOB_STALL_SECONDS="60",
     )
     ports = [free_port(), free_port()]
-    commands = [
-        *(["serve", "--no-worker", "--no-migrate", "--host", "127.0.0.1", "--port", str(p)] for p in ports),
-        ["worker"],
-        ["worker"],
-    ]
-    processes: list[subprocess.Popen[bytes]] = []
-    logs = []
-    try:
-        for i, command in enumerate(commands):
-            log = open(tmp_path / f"process-{i}.log", "wb")  # noqa: SIM115 - closed below
-            logs.append(log)
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "ingest.cli", *command],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
+    commands = [*(serve_command(p) for p in ports), ["worker"], ["worker"]]
+    with running(commands, env, tmp_path) as processes:
         urls = [f"http://127.0.0.1:{p}" for p in ports]
-        deadline = time.monotonic() + 60
-        for url in urls:
-            while True:
-                dead = [p.args for p in processes if p.poll() is not None]
-                assert not dead, f"exited early: {dead}; logs in {tmp_path}"
-                try:
-                    if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, f"{url} never became ready; logs in {tmp_path}"
-                time.sleep(0.3)
+        wait_ready(urls, processes, tmp_path)
         yield urls
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
-        for log in logs:
-            log.close()
 
 
 async def test_every_sync_runs_exactly_once(cluster, settings, database_url):
