@@ -1,5 +1,5 @@
-"""`make bench`: files, syncs, database sources, rate-limit overhead, table care, mail imports, IMAP,
-chunked vs one-request uploads, CSV encodings."""
+"""`make bench`: files, syncs, database sources, rate-limit overhead, per-request cost, table care, mail
+imports, IMAP, chunked vs one-request uploads, CSV encodings."""
 
 import subprocess
 import sys
@@ -30,6 +30,7 @@ def main() -> int:
     databases = [sys.executable, str(HERE / "databases_bench.py"), "--rows", "1000000", "--mysql"]
     code = subprocess.call(databases) or code
     code = subprocess.call([sys.executable, str(HERE / "ratelimit_bench.py")]) or code
+    code = subprocess.call([sys.executable, str(HERE / "request_bench.py")]) or code
     code = subprocess.call([sys.executable, str(HERE / "tables_bench.py")]) or code
     # mailbox files: a 100k-message mbox through the API against the standard library's mbox reader
     code = subprocess.call([sys.executable, str(HERE / "mail_bench.py")]) or code
