@@ -65,6 +65,7 @@ def test_schemathesis_finds_no_failures(live_server, tmp_path):
         **os.environ,
         "INGEST_CONFORMANCE_TOKEN": make_token([tenant], ttl=3600),
         "INGEST_CONFORMANCE_TENANT": str(tenant),
+        "SCHEMATHESIS_HOOKS": str(ROOT / "tests" / "conformance_hooks.py"),  # the tus PATCH body's media type
     }
     command = [
         str(Path(sys.executable).parent / "st"),

@@ -99,9 +99,9 @@ async def test_checksum_mismatch_is_460_and_keeps_nothing(client, headers):
 
 
 async def test_tus_version_content_type_and_length_are_checked(client, headers):
-    response = await client.post(
-        UPLOADS, headers={**headers, "Upload-Length": "10", "Upload-Metadata": metadata(filename="a.csv")}
-    )
+    no_version = {**headers, "Upload-Length": "10", "Upload-Metadata": metadata(filename="a.csv")}
+    assert_error_body(await client.post(UPLOADS, headers=no_version), 400, "Tus-Resumable")
+    response = await client.post(UPLOADS, headers={**no_version, "Tus-Resumable": "0.2.2"})
     assert_error_body(response, 412, "Tus-Resumable")
     assert response.headers["tus-version"] == "1.0.0"
     response = await client.post(

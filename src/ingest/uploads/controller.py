@@ -42,7 +42,7 @@ from ingest.uploads.service import (
 
 OFFSET_STREAM = "application/offset+octet-stream"
 FILE_ID_HEADER = "X-File-Id"  # on the PATCH that completes an upload, and on HEAD afterwards
-TUS_NOTES = {412: "Tus-Resumable is missing or not 1.0.0"}
+TUS_NOTES = {412: "Tus-Resumable is not 1.0.0 (answered with Tus-Version)"}
 
 
 def tus_options(settings: Settings) -> dict[str, str]:
@@ -123,9 +123,8 @@ class PatchOperation(Operation):
         )
 
 
-TusVersionHeader = Annotated[
-    str | None, HeaderParameter(name="Tus-Resumable", required=False, description="Must be 1.0.0")
-]
+# required (a request without it is a 400); a version other than 1.0.0 is tus' 412
+TusVersionHeader = Annotated[str, HeaderParameter(name="Tus-Resumable", description="Must be 1.0.0")]
 
 
 class UploadController(Controller):
@@ -160,6 +159,7 @@ class UploadController(Controller):
         upload_length: Annotated[
             int, HeaderParameter(name="Upload-Length", ge=0, description="The file's size in bytes")
         ],
+        tus_resumable: TusVersionHeader,
         upload_metadata: Annotated[
             str | None,
             HeaderParameter(
@@ -168,7 +168,6 @@ class UploadController(Controller):
                 description="tus metadata: `filename <base64 name>` is required (or `name`)",
             ),
         ] = None,
-        tus_resumable: TusVersionHeader = None,
     ) -> Response[None]:
         """Create a tus upload of Upload-Length bytes; PATCH its Location in chunks, HEAD it to resume."""
         try:
@@ -204,7 +203,7 @@ class UploadController(Controller):
         request: Request[Any, Any, Any],
         upload_id: uuid.UUID,
         service: UploadService,
-        tus_resumable: TusVersionHeader = None,
+        tus_resumable: TusVersionHeader,
     ) -> Response[None]:
         """How many bytes the server holds (Upload-Offset): resume a dropped upload from there."""
         try:
@@ -271,13 +270,13 @@ class UploadController(Controller):
         upload_offset: Annotated[
             int, HeaderParameter(name="Upload-Offset", ge=0, description="Where this body starts")
         ],
+        tus_resumable: TusVersionHeader,
         upload_checksum: Annotated[
             str | None,
             HeaderParameter(
                 name="Upload-Checksum", required=False, description="`sha1|sha256|md5 <base64 digest>`"
             ),
         ] = None,
-        tus_resumable: TusVersionHeader = None,
     ) -> Response[None]:
         """Append a chunk at Upload-Offset; the last one makes the file (its id in X-File-Id)."""
         headers = {"Tus-Resumable": TUS_VERSION}
@@ -316,7 +315,7 @@ class UploadController(Controller):
         request: Request[Any, Any, Any],
         upload_id: uuid.UUID,
         service: UploadService,
-        tus_resumable: TusVersionHeader = None,
+        tus_resumable: TusVersionHeader,
     ) -> Response[None]:
         """Delete an upload and its bytes (the file a completed upload made stays)."""
         try:

@@ -24,7 +24,7 @@ class ResumableUpload(CamelStruct):
 
 class StartMultipartUploadRequest(CamelStruct, forbid_unknown_fields=True):
     file_name: Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
-    file_size: Annotated[int, msgspec.Meta(ge=1)]
+    file_size: Annotated[int, msgspec.Meta(ge=1, le=5 * 1024**4)]  # S3's largest object: 5 TiB
 
 
 class PresignedPart(CamelStruct):
