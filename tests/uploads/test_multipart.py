@@ -20,7 +20,7 @@ from ingest.core.settings import Settings
 from ingest.iceberg import Warehouse
 from tests.conftest import assert_error_body, build_app, headers_for
 from tests.files.helpers import configure, start_import, wait_for
-from tests.storage.test_storage import free_port
+from tests.processes import free_port
 
 MULTIPART = "/api/v1/files/multipart-uploads"
 ROWS = 400_000

@@ -4,11 +4,8 @@ back with pyiceberg: the same file record, and the same bytes, as a one-request 
 
 import hashlib
 import json
-import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +23,7 @@ from ingest.core.settings import Settings
 from ingest.iceberg import Warehouse
 from tests.conftest import assert_error_body, headers_for, make_token
 from tests.files.helpers import configure, start_import, wait_for
-from tests.storage.test_storage import free_port
+from tests.processes import free_port, own_database, running, wait_ready
 from tests.uploads.helpers import TUS, UPLOADS, metadata
 
 CHUNK = 16 * 1024**2
@@ -36,54 +33,32 @@ LIMIT = 400_000_000  # the server's INGEST_MAX_UPLOAD_BYTES
 
 
 @pytest.fixture(scope="module")
-def server(env_for_subprocess: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def own_db(database_url: str) -> Iterator[str]:
+    """The server's own database: its in-process worker runs only the jobs this module queues."""
+    with own_database(database_url, "ingest_tus") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def server(
+    env_for_subprocess: dict[str, str], own_db: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """`ingest serve` (API + worker) on a free port: real sockets, so a connection can really drop."""
     port = free_port()
     env = dict(
         env_for_subprocess,
+        INGEST_DATABASE_URL=own_db,
         INGEST_UPLOAD_CHUNK_BYTES=str(CHUNK),
         INGEST_MAX_UPLOAD_BYTES=str(LIMIT),
         INGEST_LOG_LEVEL="WARNING",
     )
-    log = (tmp_path_factory.mktemp("tus-server") / "server.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ingest.cli",
-            "serve",
-            "--no-migrate",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    logs = tmp_path_factory.mktemp("tus-server")
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, f"ingest serve exited; see {log.name}"
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"ingest serve never became ready; see {log.name}"
-            time.sleep(0.2)
+    with running(
+        [["serve", "--no-migrate", "--host", "127.0.0.1", "--port", str(port)]], env, logs
+    ) as processes:
+        wait_ready([url], processes, logs)
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +117,7 @@ def sha256(path: Path) -> str:
 
 
 async def test_300_mb_in_chunks_survives_two_drops_then_imports(
-    server: str, big_csv: tuple[Path, int], settings: Settings, database_url: str
+    server: str, big_csv: tuple[Path, int], settings: Settings, own_db: str
 ) -> None:
     path, cents = big_csv
     size = path.stat().st_size
@@ -211,7 +186,7 @@ async def test_300_mb_in_chunks_survives_two_drops_then_imports(
         assert status["status"] == "COMPLETED", status
         assert status["recordsImported"] == ROWS
 
-    warehouse = Warehouse.from_settings(settings, database_url)
+    warehouse = Warehouse.from_settings(settings, own_db)
     table = warehouse.catalog.load_table(warehouse.ref(tenant, "uploads", "big").identifier)
     got = table.scan(selected_fields=("id", "amount")).to_arrow()
     assert got.num_rows == ROWS
