@@ -42,7 +42,7 @@ from ingest.formats import (
     preview_file,
 )
 from ingest.formats.excel import xlsx_declared_rows
-from ingest.formats.mail import is_mail_format
+from ingest.formats.mail import MAIL_ROW_GROUP_ROWS, is_mail_format
 from ingest.formats.readers import type_label, type_spec
 from ingest.formats.rejects import (
     Check,
@@ -993,6 +993,7 @@ async def run_import(
                     explain=_explainer(source, types),
                     partition_spec=parse_fields(spec["fields"]) if (spec := file.partition_spec) else None,
                     evolve_partition_spec=bool(spec and spec.get("evolve")),
+                    row_group_size=MAIL_ROW_GROUP_ROWS if is_mail_format(source.format) else None,
                 )
                 return written, None, []
 

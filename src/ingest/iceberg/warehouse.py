@@ -157,6 +157,7 @@ class Warehouse:
         partition_spec: list[PartitionField] | None = None,
         evolve_partition_spec: bool = False,
         before_commit: Callable[[], None] | None = None,
+        row_group_size: int | None = None,
     ) -> WriteResult:
         """See `ingest.iceberg.writer.write_frame`."""
         ref = self.ref(tenant_id, schema, table)
@@ -173,6 +174,7 @@ class Warehouse:
                 partition_spec=partition_spec,
                 evolve_partition_spec=evolve_partition_spec,
                 before_commit=before_commit,
+                row_group_size=row_group_size,
             )
 
     def write_batches(

@@ -414,6 +414,7 @@ def write_frame(
     partition_spec: list[partitioning.PartitionField] | None = None,
     evolve_partition_spec: bool = False,
     before_commit: Callable[[], None] | None = None,
+    row_group_size: int | None = None,
 ) -> WriteResult:
     """Stream `source` into the table in ONE commit tagged with `job_id`; a committed job id is a no-op.
 
@@ -484,6 +485,8 @@ def write_frame(
             schema_mode=schema_mode,
             overwrite_filter=overwrite_filter,
             snapshot_properties={JOB_ID_PROPERTY: job_id},
+            # the sink holds a whole row group before writing it: wide rows (mail bodies) need small ones
+            row_group_size=row_group_size,
         )
     except BaseException as e:
         reloaded = _load(catalog, identifier)
