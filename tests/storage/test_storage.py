@@ -121,3 +121,20 @@ async def test_unsafe_keys_are_refused(tmp_path: Path, key: str) -> None:
     storage = LocalStorage(tmp_path)
     with pytest.raises(InvalidRequestError):
         await storage.write(key, stream(1), max_bytes=10)
+
+
+async def test_put_file_moves_a_finished_local_file_in(storage: Storage, tmp_path: Path) -> None:
+    """A completed resumable upload's staged file goes into storage whole; past the limit nothing is kept."""
+    staged = tmp_path / "staged"
+    staged.write_bytes(b"id,name\n" + b"1,x\n" * 3_000_000)  # 12 MB: several S3 parts
+    size = staged.stat().st_size
+    key = object_key(uuid.uuid4(), uuid.uuid4(), "moved.csv")
+    with pytest.raises(PayloadTooLargeError):
+        await storage.put_file(key, staged, max_bytes=size - 1)
+    assert staged.exists()
+    assert not await storage.exists(key)
+    assert await storage.put_file(key, staged, max_bytes=size) == size
+    assert not staged.exists()  # moved (or uploaded), not left behind
+    async with storage.local_copy(key) as path:
+        assert path.stat().st_size == size
+        assert path.read_bytes()[-8:] == b"1,x\n1,x\n"
