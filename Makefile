@@ -54,7 +54,7 @@ run: $(STAMP) console ## set up, migrate and start the API + a worker on :8113 (
 	$(BIN)/ingest serve
 
 test: $(STAMP) console chromium dovecot $(TUS_JS) ## run the whole test suite (connector installs are cached in .ingest/test-connectors)
-	INGEST_TEST_CONNECTORS_DIR=$${INGEST_TEST_CONNECTORS_DIR:-$(CURDIR)/.ingest/test-connectors} $(BIN)/pytest -q -p no:cacheprovider
+	INGEST_TEST_CONNECTORS_DIR=$${INGEST_TEST_CONNECTORS_DIR:-$(CURDIR)/.ingest/test-connectors} $(BIN)/pytest -q -p no:cacheprovider -n $${INGEST_TEST_WORKERS:-auto} --dist loadfile
 
 lint: $(STAMP) ## ruff and mypy --strict
 	$(BIN)/ruff check src tests bench

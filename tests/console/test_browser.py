@@ -2,7 +2,8 @@
 
 The service runs on its embedded defaults (its own data dir, embedded PostgreSQL, in-process worker, the
 built console from `make console`); only the JWT secret and the connector cache are set. Each test signs in
-as a fresh tenant. Screenshots of every screen go to docs/screenshots/ (the README shows them).
+as a fresh tenant. Screenshots of every screen go to a temporary folder, or to docs/screenshots/ (the README
+shows them) with INGEST_TEST_SCREENSHOTS=docs/screenshots: a test run leaves the checkout clean.
 """
 
 import os
@@ -26,7 +27,9 @@ from ingest.console import DEFAULT_DIST
 from tests.conftest import JWT_SECRET, MANAGE, READ, TEST_SECRET_KEY, make_token
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = Path(os.environ.get("INGEST_TEST_SCREENSHOTS") or tempfile.mkdtemp(prefix="ingest-screenshots-"))
+if not SCREENSHOTS.is_absolute():
+    SCREENSHOTS = ROOT / SCREENSHOTS
 CHROMIUM = os.environ.get("INGEST_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
