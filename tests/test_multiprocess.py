@@ -11,6 +11,7 @@
 
 import gzip
 import json
+import signal
 import threading
 import time
 import uuid
@@ -278,13 +279,19 @@ async def test_a_sync_is_one_trace_across_processes_and_counted_once(stack):
 
 
 def test_a_stopped_process_takes_its_live_gauges_and_leaves_its_counts(stack):
-    worker = stack.processes[2]
-    assert (stack.metrics_dir / f"gauge_livesum_{worker.pid}.db").exists()
+    api_b, worker = stack.processes[1], stack.processes[2]
+    for process in (api_b, worker):
+        assert (stack.metrics_dir / f"gauge_livesum_{process.pid}.db").exists()
     before = scrape(stack.apis[0])
-    stop([worker])
+    stop([worker, api_b])  # SIGTERM: the worker's exit and the server's lifespan end call mark_process_dead
+    # uvicorn re-raises the SIGTERM it handled once its graceful shutdown (lifespan end included) is done
+    assert api_b.returncode in (0, -signal.SIGTERM), api_b.returncode
     assert worker.returncode == 0, worker.returncode
-    assert not (stack.metrics_dir / f"gauge_livesum_{worker.pid}.db").exists()  # mark_process_dead
+    for process in (api_b, worker):
+        assert not (stack.metrics_dir / f"gauge_livesum_{process.pid}.db").exists()
     after = scrape(stack.apis[0])
-    assert sample(after, "ingest_syncs_total", outcome="SUCCEEDED") == sample(
-        before, "ingest_syncs_total", outcome="SUCCEEDED"
-    )
+    for name, labels in (
+        ("ingest_syncs_total", {"outcome": "SUCCEEDED"}),
+        ("ingest_http_requests_total", {"method": "GET", "route": "/health", "status": "200"}),
+    ):
+        assert sample(after, name, **labels) == sample(before, name, **labels) > 0, name
