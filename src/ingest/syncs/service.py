@@ -1,7 +1,7 @@
 """Syncs: trigger, cancel, history and the run (embedded: connector -> Arrow -> Iceberg; airbyte: remote job).
 
 How a run keeps its promises:
-- Records are staged per stream as local Arrow IPC files while the connector runs (memory bounded by the batch
+- Records are staged per stream as local Parquet (LZ4) while the connector runs (memory bounded by the batch
   size); nothing reaches Iceberg until the connector has finished successfully. A cancel or a failure
   deletes the staging, so the tables are exactly as before.
 - Each stream's table then gets ONE commit tagged `sync-<id>`; a retried run skips tables that already
@@ -26,6 +26,7 @@ from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -250,18 +251,17 @@ class RunOutcome:
 
 
 class _Stage:
-    """Per-stream local Arrow IPC files (LZ4) holding a run's records until the connector has finished.
+    """Per-stream local Parquet files (LZ4, no dictionary) holding a run's records until the connector ends.
 
-    Arrow IPC, not Parquet: the records are written once more as Parquet by the commit, and an IPC write is
-    close to a copy (about a fifth of the CPU of a zstd Parquet write, measured in bench/databases_bench.py),
-    which leaves the CPU to the source and the commit. Each batch is compressed on its own, so memory stays
-    bounded by the batch size.
+    Written for speed, not size: LZ4 without dictionary encoding costs about a fifth of the CPU of a zstd
+    Parquet write, and the records are compressed properly once, by the commit. Parquet rather than Arrow
+    IPC because polars' lazy scan of it streams in bounded memory (one row group per batch), where its IPC
+    scan grew with the file (bench/databases_bench.py; README).
     """
 
     def __init__(self, root: Path) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="sync-", dir=root))
-        self.writers: dict[str, pa.ipc.RecordBatchFileWriter] = {}
-        self.paths: dict[str, Path] = {}
+        self.writers: dict[str, pq.ParquetWriter] = {}
         self.schemas: dict[str, pa.Schema] = {}
         self.rows: dict[str, int] = {}
 
@@ -270,38 +270,39 @@ class _Stage:
         writer = self.writers.get(stream)
         if writer is None:
             self.schemas[stream] = batch.schema
-            path = self.dir / f"{len(self.writers)}.arrow"
-            writer = pa.ipc.new_file(
-                path, batch.schema, options=pa.ipc.IpcWriteOptions(compression="lz4", use_threads=False)
+            writer = pq.ParquetWriter(
+                self.dir / f"{len(self.writers)}.parquet",
+                batch.schema,
+                compression="lz4",
+                use_dictionary=False,
+                write_statistics=False,
             )
-            self.paths[stream] = path
             self.writers[stream] = writer
         writer.write_batch(batch)
 
     def close(self) -> None:
         for writer in self.writers.values():
-            writer.close()  # a second close is a no-op
+            writer.close()
 
     def frame(self, stream: str, schema: pa.Schema) -> Callable[[], pl.LazyFrame]:
         """A rescannable lazy frame of the staged records (empty, with the stream's schema, if none came)."""
-        path = self.paths.get(stream)
-        if path is None:
+        writer = self.writers.get(stream)
+        if writer is None:
             empty = pl.from_arrow(schema.empty_table())
             assert isinstance(empty, pl.DataFrame)
             return empty.lazy
-        return lambda: pl.scan_ipc(path)
+        path = writer.where
+        return lambda: pl.scan_parquet(path)
 
     def reader(self, stream: str, schema: pa.Schema) -> pa.RecordBatchReader:
-        path = self.paths.get(stream)
-        if path is None:
+        writer = self.writers.get(stream)
+        if writer is None:
             return pa.RecordBatchReader.from_batches(schema, iter(()))
+        path = writer.where
         staged_schema = self.schemas[stream]
 
         def batches() -> Iterator[pa.RecordBatch]:
-            with pa.memory_map(str(path)) as source:
-                file = pa.ipc.open_file(source)
-                for index in range(file.num_record_batches):
-                    yield file.get_batch(index)
+            yield from pq.ParquetFile(path).iter_batches(batch_size=65_536)
 
         return pa.RecordBatchReader.from_batches(staged_schema, batches())
 
