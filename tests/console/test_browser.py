@@ -27,7 +27,9 @@ from ingest.console import DEFAULT_DIST
 from tests.conftest import JWT_SECRET, MANAGE, READ, TEST_SECRET_KEY, make_token
 
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = Path(os.environ.get("INGEST_TEST_SCREENSHOTS") or tempfile.mkdtemp(prefix="ingest-screenshots-"))
+SCREENSHOTS = Path(
+    os.environ.get("INGEST_TEST_SCREENSHOTS") or tempfile.mkdtemp(prefix="ingest-screenshots-")
+)
 if not SCREENSHOTS.is_absolute():
     SCREENSHOTS = ROOT / SCREENSHOTS
 CHROMIUM = os.environ.get("INGEST_TEST_CHROMIUM", "/usr/bin/chromium")
