@@ -130,7 +130,8 @@ async def test_other_tenants_key_is_404(client, headers):
 
 
 @pytest.mark.parametrize(
-    ("method", "path"), [("POST", KEYS), ("GET", KEYS), ("DELETE", f"{KEYS}/{uuid.uuid4()}")]
+    ("method", "path"),
+    [("POST", KEYS), ("GET", KEYS), ("DELETE", f"{KEYS}/00000000-0000-4000-8000-000000000001")],
 )
 async def test_routes_need_token_permission_and_tenant(client, tenant, method, path):
     body = {"name": "x", "permissions": [READ]} if method == "POST" else None
