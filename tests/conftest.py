@@ -89,6 +89,27 @@ def settings(data_dir: Path, database_url: str, connectors_home: Path) -> Settin
     )
 
 
+# modules of a minute or more on a 2-core machine, longest first (see pytest_collection_modifyitems)
+SLOW_FIRST = (
+    "tests/test_conformance.py",
+    "tests/syncs/test_api.py",
+    "tests/console/test_browser.py",
+    "tests/test_multiprocess.py",
+    "tests/tables/test_undo_sync.py",
+    "tests/sources/test_api.py",
+    "tests/test_scale_out.py",
+    "tests/files/test_worker_kill.py",
+    "tests/syncs/test_databases.py",
+    "tests/engines/test_embedded.py",
+    "tests/engines/test_pins.py",
+    "tests/uploads/test_tus.py",
+    "tests/syncs/test_history.py",
+    "tests/connections/test_lifecycle.py",
+    "tests/syncs/test_imap.py",
+    "tests/syncs/test_database_tls.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Drop the engine variants a test does not apply to (`@pytest.mark.engines("embedded")`)."""
     kept, dropped = [], []
@@ -103,6 +124,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+    # the longest modules first: `make test` hands whole files to its workers in this order, so a long file
+    # started last cannot leave one worker running alone at the end (the order is the same on every worker)
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @pytest.fixture(scope="session")
