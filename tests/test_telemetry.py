@@ -17,6 +17,7 @@ from ingest import tracing
 from tests.conftest import assert_error_body, build_app, headers_for
 from tests.files.helpers import configure, start_import, uploaded
 from tests.files.helpers import wait_for as wait_for_file
+from tests.processes import own_database
 from tests.syncs.test_api import run_sync, setup_connection
 
 EXPORTER = InMemorySpanExporter()
@@ -27,6 +28,16 @@ def spans() -> InMemorySpanExporter:
     """Tracing on for the rest of this process, into memory (a provider can be set once per process)."""
     tracing.install("ingest-test", exporter=EXPORTER)
     return EXPORTER
+
+
+@pytest.fixture
+async def live_client(app_settings, database_url):
+    """The API with an in-process worker on a database of its own: the counters are per process, so the
+    worker must run this test's jobs only, never one an earlier test queued on the shared database."""
+    with own_database(database_url, prefix="ingest_telemetry") as url:
+        app = build_app(app_settings, url, run_worker_in_process=True)
+        async with AsyncTestClient(app=app, raise_server_exceptions=False, timeout=60) as client:
+            yield client
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
