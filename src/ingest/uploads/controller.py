@@ -9,6 +9,8 @@ from email.utils import format_datetime
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, head, patch, post
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import OpenAPIFormat, OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -61,14 +63,29 @@ def _http_date(value: datetime) -> str:
     return format_datetime(value.astimezone(UTC), usegmt=True)
 
 
-def _check_version(request: Request[Any, Any, Any]) -> None:
-    if request.headers.get("tus-resumable") != TUS_VERSION:
+# Set by the version guard: errors from then on carry Tus-Resumable; those before it (401, the permission
+# guard's 403, the screening middleware's) are answered as on every other route.
+TUS_SCOPE_KEY = "ingest.tus"
+
+
+async def tus_version(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """The guard of the tus routes, after their permission guard: a Tus-Resumable other than 1.0.0 is a 412.
+
+    A missing header passes: the route's required header parameter answers it with a 400.
+    """
+    connection.scope[TUS_SCOPE_KEY] = True  # type: ignore[literal-required]
+    version = connection.headers.get("tus-resumable")
+    if version is not None and version != TUS_VERSION:
         raise TusVersionError(f"Tus-Resumable must be {TUS_VERSION}", headers={"Tus-Version": TUS_VERSION})
 
 
-def _tus_errors(e: AppError) -> AppError:
-    e.headers.setdefault("Tus-Resumable", TUS_VERSION)
-    return e
+def tus_error(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
+    """An AppError on a tus route after its version check: the app's error envelope, with Tus-Resumable."""
+    from ingest.app import handle_exception  # the one error envelope (app.py imports controllers lazily)
+
+    if request.scope.get(TUS_SCOPE_KEY):
+        exc.headers.setdefault("Tus-Resumable", TUS_VERSION)
+    return handle_exception(request, exc)
 
 
 def _error_answer(request: Request[Any, Any, Any], error: AppError, headers: dict[str, str]) -> Response[Any]:
@@ -133,12 +150,13 @@ class UploadController(Controller):
     path = "/api/v1/files/uploads"
     tags = ["files"]
     dependencies = tenant_dependencies(UploadService)
+    exception_handlers = {AppError: tus_error}
 
     @post(
         "/",
         operation_id="create_upload",
         summary="Start a resumable upload (tus creation)",
-        guards=[requires_manage],
+        guards=[requires_manage, tus_version],
         status_code=HTTP_201_CREATED,
         opt={"options_headers": tus_options},
         responses=errors(
@@ -171,14 +189,11 @@ class UploadController(Controller):
     ) -> Response[None]:
         """Create a tus upload of Upload-Length bytes; PATCH its Location in chunks, HEAD it to resume."""
         try:
-            _check_version(request)
             async for _ in _body(request):  # an empty chunked body (Node's default for POST) is fine
                 raise InvalidRequestError("creation-with-upload is not supported: send the bytes with PATCH")
             upload = await service.create(upload_length, upload_metadata)
         except ClientDisconnected:
             raise InvalidRequestError("The client went away before the body ended") from None
-        except AppError as e:
-            raise _tus_errors(e) from None
         return Response(
             None,
             status_code=HTTP_201_CREATED,
@@ -194,25 +209,20 @@ class UploadController(Controller):
         "/{upload_id:uuid}",
         operation_id="get_upload_offset",
         summary="Resumable upload offset (tus HEAD)",
-        guards=[requires_read],
+        guards=[requires_read, tus_version],
         status_code=HTTP_200_OK,
         responses=errors(412, notes=TUS_NOTES),
     )
     async def get_upload_offset(
         self,
-        request: Request[Any, Any, Any],
         upload_id: uuid.UUID,
         service: UploadService,
         tus_resumable: TusVersionHeader,
     ) -> Response[None]:
         """How many bytes the server holds (Upload-Offset): resume a dropped upload from there."""
-        try:
-            _check_version(request)
-            upload = await service.get(upload_id, UploadKind.TUS)
-            if upload.status == UploadStatus.FAILED:
-                raise InvalidRequestError(f"Upload {upload_id} failed: {upload.error_message}")
-        except AppError as e:
-            raise _tus_errors(e) from None
+        upload = await service.get(upload_id, UploadKind.TUS)
+        if upload.status == UploadStatus.FAILED:
+            raise InvalidRequestError(f"Upload {upload_id} failed: {upload.error_message}")
         headers = {
             "Tus-Resumable": TUS_VERSION,
             "Upload-Offset": str(service.offset(upload)),
@@ -241,7 +251,7 @@ class UploadController(Controller):
         "/{upload_id:uuid}",
         operation_id="append_upload",
         summary="Send a chunk (tus PATCH)",
-        guards=[requires_manage],
+        guards=[requires_manage, tus_version],
         status_code=HTTP_204_NO_CONTENT,
         request_max_body_size=None,  # the service enforces INGEST_UPLOAD_CHUNK_BYTES while streaming
         operation_class=PatchOperation,
@@ -280,19 +290,13 @@ class UploadController(Controller):
     ) -> Response[None]:
         """Append a chunk at Upload-Offset; the last one makes the file (its id in X-File-Id)."""
         headers = {"Tus-Resumable": TUS_VERSION}
-        try:
-            _check_version(request)
-            limit = service.settings.upload_chunk_bytes
-            declared = request.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > limit:
-                raise PayloadTooLargeError(
-                    f"A PATCH body is limited to {limit} bytes (INGEST_UPLOAD_CHUNK_BYTES)"
-                )
-            upload, file, error = await service.append(
-                upload_id, upload_offset, _body(request), upload_checksum
+        limit = service.settings.upload_chunk_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLargeError(
+                f"A PATCH body is limited to {limit} bytes (INGEST_UPLOAD_CHUNK_BYTES)"
             )
-        except AppError as e:
-            raise _tus_errors(e) from None
+        upload, file, error = await service.append(upload_id, upload_offset, _body(request), upload_checksum)
         headers["Upload-Offset"] = str(upload.upload_offset)
         headers["Upload-Expires"] = _http_date(upload.expires_at)
         if error is not None:
@@ -306,23 +310,18 @@ class UploadController(Controller):
         "/{upload_id:uuid}",
         operation_id="terminate_upload",
         summary="Cancel a resumable upload (tus termination)",
-        guards=[requires_manage],
+        guards=[requires_manage, tus_version],
         status_code=HTTP_204_NO_CONTENT,
         responses=errors(412, notes=TUS_NOTES),
     )
     async def terminate_upload(
         self,
-        request: Request[Any, Any, Any],
         upload_id: uuid.UUID,
         service: UploadService,
         tus_resumable: TusVersionHeader,
     ) -> Response[None]:
         """Delete an upload and its bytes (the file a completed upload made stays)."""
-        try:
-            _check_version(request)
-            await service.terminate(upload_id)
-        except AppError as e:
-            raise _tus_errors(e) from None
+        await service.terminate(upload_id)
         return Response(None, status_code=HTTP_204_NO_CONTENT, headers={"Tus-Resumable": TUS_VERSION})
 
 
