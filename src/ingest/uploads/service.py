@@ -146,6 +146,35 @@ class UploadService:
     def _expiry(self) -> datetime:
         return _now() + timedelta(hours=self.settings.upload_expire_hours)
 
+    async def _add(
+        self,
+        kind: UploadKind,
+        name: str,
+        length: int,
+        *,
+        metadata_header: str | None = None,
+        file_id: uuid.UUID | None = None,
+        s3_upload_id: str | None = None,
+        part_size: int | None = None,
+    ) -> Upload:
+        """A new ACTIVE upload of this tenant at offset 0, added to the session."""
+        upload = Upload(
+            id=uuid.uuid4(),
+            tenant_id=self.tenant_id,
+            kind=kind,
+            status=UploadStatus.ACTIVE,
+            file_name=name,
+            upload_length=length,
+            upload_offset=0,
+            metadata_header=metadata_header,
+            file_id=file_id,
+            s3_upload_id=s3_upload_id,
+            part_size=part_size,
+            expires_at=self._expiry(),
+        )
+        await self.repository.add(upload)
+        return upload
+
     def _staged(self, upload: Upload) -> Path:
         return staged_path(self.settings, self.tenant_id, upload.id)
 
@@ -178,18 +207,7 @@ class UploadService:
         if len(metadata_header or "") > 4096:
             raise InvalidRequestError("Upload-Metadata is limited to 4096 characters")
         format_from_name(name)  # 415 before any byte is sent
-        upload = Upload(
-            id=uuid.uuid4(),
-            tenant_id=self.tenant_id,
-            kind=UploadKind.TUS,
-            status=UploadStatus.ACTIVE,
-            file_name=name,
-            upload_length=length,
-            upload_offset=0,
-            metadata_header=metadata_header or None,
-            expires_at=self._expiry(),
-        )
-        await self.repository.add(upload)
+        upload = await self._add(UploadKind.TUS, name, length, metadata_header=metadata_header or None)
         log.info("uploads.tus.created", tenant=str(self.tenant_id), upload_id=str(upload.id), length=length)
         return upload
 
@@ -338,20 +356,14 @@ class UploadService:
         file_id = uuid.uuid4()
         key = object_key(self.tenant_id, file_id, name)
         s3_upload_id = await self.storage.start_multipart(key)
-        upload = Upload(
-            id=uuid.uuid4(),
-            tenant_id=self.tenant_id,
-            kind=UploadKind.MULTIPART,
-            status=UploadStatus.ACTIVE,
-            file_name=name,
-            upload_length=file_size,
-            upload_offset=0,
+        upload = await self._add(
+            UploadKind.MULTIPART,
+            name,
+            file_size,
             file_id=file_id,
             s3_upload_id=s3_upload_id,
             part_size=part_size,
-            expires_at=self._expiry(),
         )
-        await self.repository.add(upload)
         log.info(
             "uploads.multipart.started", tenant=str(self.tenant_id), upload_id=str(upload.id), size=file_size
         )
