@@ -14,19 +14,13 @@ import asyncio
 import contextlib
 import hashlib
 import math
-import shutil
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -44,6 +38,7 @@ from ingest.core.logging import get_logger
 from ingest.db.models import Connection, Sync
 from ingest.engines.airbyte.client import RemoteNotFoundError
 from ingest.engines.base import DiscoveredStream, ReadRequest, RemoteJobStatus, StateCheckpoint, SyncMode
+from ingest.formats.staging import Stage
 from ingest.jobs.locks import hold_table
 from ingest.jobs.queue import defer
 from ingest.jobs.runtime import Runtime
@@ -250,67 +245,6 @@ class RunOutcome:
     state: Any | None
 
 
-class _Stage:
-    """Per-stream local Parquet files (LZ4, no dictionary) holding a run's records until the connector ends.
-
-    Written for speed, not size: LZ4 without dictionary encoding costs about a fifth of the CPU of a zstd
-    Parquet write, and the records are compressed properly once, by the commit. Parquet rather than Arrow
-    IPC because polars' lazy scan of it streams in bounded memory (one row group per batch), where its IPC
-    scan grew with the file (bench/databases_bench.py; README).
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="sync-", dir=root))
-        self.writers: dict[str, pq.ParquetWriter] = {}
-        self.schemas: dict[str, pa.Schema] = {}
-        self.rows: dict[str, int] = {}
-
-    def write(self, stream: str, batch: pa.RecordBatch) -> None:
-        self.rows[stream] = self.rows.get(stream, 0) + batch.num_rows
-        writer = self.writers.get(stream)
-        if writer is None:
-            self.schemas[stream] = batch.schema
-            writer = pq.ParquetWriter(
-                self.dir / f"{len(self.writers)}.parquet",
-                batch.schema,
-                compression="lz4",
-                use_dictionary=False,
-                write_statistics=False,
-            )
-            self.writers[stream] = writer
-        writer.write_batch(batch)
-
-    def close(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
-
-    def frame(self, stream: str, schema: pa.Schema) -> Callable[[], pl.LazyFrame]:
-        """A rescannable lazy frame of the staged records (empty, with the stream's schema, if none came)."""
-        writer = self.writers.get(stream)
-        if writer is None:
-            empty = pl.from_arrow(schema.empty_table())
-            assert isinstance(empty, pl.DataFrame)
-            return empty.lazy
-        path = writer.where
-        return lambda: pl.scan_parquet(path)
-
-    def reader(self, stream: str, schema: pa.Schema) -> pa.RecordBatchReader:
-        writer = self.writers.get(stream)
-        if writer is None:
-            return pa.RecordBatchReader.from_batches(schema, iter(()))
-        path = writer.where
-        staged_schema = self.schemas[stream]
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            yield from pq.ParquetFile(path).iter_batches(batch_size=65_536)
-
-        return pa.RecordBatchReader.from_batches(staged_schema, batches())
-
-    def remove(self) -> None:
-        self.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 class SyncRunner:
     """Runs one sync inside a durable job; opens its own sessions (the job carries ids only)."""
 
@@ -423,7 +357,7 @@ class SyncRunner:
         )
         staging_root = self.runtime.settings.data_dir / "staging"
         staging_root.mkdir(parents=True, exist_ok=True)
-        stage = _Stage(staging_root)
+        stage = Stage(staging_root)
         started, started_cpu = time.monotonic(), time.process_time()
         records = source_bytes = 0
         checkpoint: StateCheckpoint | None = None
