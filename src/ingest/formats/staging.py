@@ -2,6 +2,13 @@
 
 Nothing reaches Iceberg until the source has finished, so a run holds its records here; the commit then
 reads them back as a lazy frame (appends, full refresh) or as record batches (upserts).
+
+Reading back is bounded by design, because the commit's Parquet encoding (zstd) is slower than decoding
+the LZ4 staging: polars' own `scan_parquet` prefetches and decodes row groups ahead of its Iceberg sink,
+and that backlog grew with the table (5M rows: ~700 MB over the idle process, 1M: ~240 MB). The lazy
+frame here is a polars IO source pulling one staged batch at a time from pyarrow (no pre-buffering of
+the file), so the sink's pace is the read's pace: the peak stays about flat from 1M to 5M rows at the
+same speed (bench/databases_bench.py; README).
 """
 
 import shutil
@@ -12,6 +19,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from polars.io.plugins import register_io_source
 
 
 class Stage:
@@ -22,6 +30,8 @@ class Stage:
     IPC because polars' lazy scan of it streams in bounded memory (one row group per batch), where its IPC
     scan grew with the file (bench/databases_bench.py; README).
     """
+
+    BATCH_ROWS = 65_536
 
     def __init__(self, root: Path) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="sync-", dir=root))
@@ -55,8 +65,9 @@ class Stage:
             empty = pl.from_arrow(schema.empty_table())
             assert isinstance(empty, pl.DataFrame)
             return empty.lazy
-        path = writer.where
-        return lambda: pl.scan_parquet(path)
+        path = Path(writer.where)
+        staged = pl.Schema(self.schemas[stream])
+        return lambda: bounded_scan(path, staged, self.BATCH_ROWS)
 
     def reader(self, stream: str, schema: pa.Schema) -> pa.RecordBatchReader:
         writer = self.writers.get(stream)
@@ -66,10 +77,44 @@ class Stage:
         staged_schema = self.schemas[stream]
 
         def batches() -> Iterator[pa.RecordBatch]:
-            yield from pq.ParquetFile(path).iter_batches(batch_size=65_536)
+            yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=self.BATCH_ROWS)
 
         return pa.RecordBatchReader.from_batches(staged_schema, batches())
 
     def remove(self) -> None:
         self.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def bounded_scan(path: Path, schema: pl.Schema, batch_rows: int) -> pl.LazyFrame:
+    """A lazy frame of a Parquet file read one batch at a time, only as fast as the plan consumes it.
+
+    Honours what polars pushes down (the projected columns, a predicate, a row limit), as its IO-source
+    contract asks.
+    """
+
+    def source(
+        with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, _hint: int | None
+    ) -> Iterator[pl.DataFrame]:
+        file = pq.ParquetFile(path, pre_buffer=False)
+        left = n_rows
+        if with_columns == []:  # only a row count is wanted
+            batches: Iterator[pl.DataFrame] = (
+                pl.DataFrame(height=file.metadata.row_group(i).num_rows) for i in range(file.num_row_groups)
+            )
+        else:
+            batches = (
+                pl.DataFrame(pl.from_arrow(batch))
+                for batch in file.iter_batches(batch_size=batch_rows, columns=with_columns)
+            )
+        for frame in batches:
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if left is not None:
+                frame = frame.head(left)
+                left -= frame.height
+            yield frame
+            if left is not None and left <= 0:
+                return
+
+    return register_io_source(source, schema=schema)
