@@ -179,6 +179,47 @@ def test_write_batches_append_overwrite_upsert(warehouse: Warehouse, tenant: uui
     assert warehouse.describe(tenant, "s", "users").row_count == 6
 
 
+def test_upsert_on_a_composite_key_with_many_changed_rows(warehouse: Warehouse, tenant: uuid.UUID) -> None:
+    """Thousands of changed (region, id) keys: exact, and the delete filter stays shallow enough to evaluate."""
+    schema = pa.schema([("region", pa.string()), ("id", pa.int64()), ("v", pa.int64())])
+
+    def rows(items: list[tuple[str, int, int]]) -> pa.RecordBatchReader:
+        table = pa.Table.from_pylist([{"region": r, "id": i, "v": v} for r, i, v in items], schema)
+        return pa.RecordBatchReader.from_batches(schema, table.to_batches(max_chunksize=1000))
+
+    regions = ["eu", "us", "ap"]
+    first = [(r, i, 0) for r in regions for i in range(3000)]
+    warehouse.write_batches(tenant, "s", "pairs", rows(first), job_id="c1")
+    # every even id changes in every region (4,500 keys), and (eu, 5000) is new; ids 0..2999 repeat
+    # across regions, so a filter on one column alone would delete rows it must keep
+    changes = [(r, i, 1) for r in regions for i in range(0, 3000, 2)] + [("eu", 5000, 1)]
+    result = warehouse.write_batches(
+        tenant, "s", "pairs", rows(changes), job_id="c2", mode=WriteMode.UPSERT, primary_key=["region", "id"]
+    )
+    assert result.rows_written == len(changes)
+    got = warehouse.read_all(tenant, "s", "pairs")
+    assert got.height == len(first) + 1
+    expected = {(r, i): (1 if i % 2 == 0 else 0) for r in regions for i in range(3000)} | {("eu", 5000): 1}
+    assert {(r, i): v for r, i, v in got.iter_rows()} == expected
+
+
+def test_upsert_matches_a_null_key_value_like_the_dedup_does(warehouse: Warehouse, tenant: uuid.UUID) -> None:
+    schema = pa.schema([("region", pa.string()), ("id", pa.int64()), ("v", pa.int64())])
+
+    def rows(items: list[tuple[str | None, int | None, int]]) -> pa.RecordBatchReader:
+        table = pa.Table.from_pylist([{"region": r, "id": i, "v": v} for r, i, v in items], schema)
+        return pa.RecordBatchReader.from_batches(schema, table.to_batches())
+
+    first = [(None, 1, 0), ("eu", None, 0), ("eu", 1, 0), (None, None, 0)]
+    warehouse.write_batches(tenant, "s", "nulls", rows(first), job_id="n1")
+    changes = [(None, 1, 1), ("eu", None, 1), (None, None, 1)]
+    warehouse.write_batches(
+        tenant, "s", "nulls", rows(changes), job_id="n2", mode=WriteMode.UPSERT, primary_key=["region", "id"]
+    )
+    got = {(r, i): v for r, i, v in warehouse.read_all(tenant, "s", "nulls").iter_rows()}
+    assert got == {(None, 1): 1, ("eu", None): 1, ("eu", 1): 0, (None, None): 1}
+
+
 def test_tables_are_scoped_to_the_tenant(warehouse: Warehouse, tenant: uuid.UUID) -> None:
     other = uuid.uuid4()
     warehouse.write_frame(tenant, "raw", "a", pl.LazyFrame({"x": [1]}), job_id="j1")

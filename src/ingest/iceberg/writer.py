@@ -21,7 +21,7 @@ import polars as pl
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
-from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
+from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, IsNull, Or
 from pyiceberg.io.pyarrow import PyArrowFileIO, schema_to_pyarrow
 from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Operation
@@ -546,23 +546,31 @@ def _translate(
 
 
 def _key_filter(keys: pl.DataFrame) -> BooleanExpression:
-    names = keys.columns
-    if len(names) == 1:
-        return In(names[0], set(keys.get_column(names[0]).to_list()))  # type: ignore[call-arg,arg-type]
-    terms: list[BooleanExpression] = []
-    for row in keys.iter_rows():
-        parts: list[BooleanExpression] = [
-            EqualTo(n, v)  # type: ignore[call-arg,arg-type]
-            for n, v in zip(names, row, strict=True)
-        ]
-        term = parts[0]
-        for p in parts[1:]:
-            term = And(term, p)
-        terms.append(term)
-    result = terms[0]
-    for t in terms[1:]:
-        result = Or(result, t)
-    return result
+    """Exactly the rows whose key is in `keys` (distinct key rows), as a shallow expression.
+
+    One key column is one `In`. Several are grouped by their first column, recursively:
+    `(a = 1 AND b IN (...)) OR (a = 2 AND b IN (...))`, and the ORs form a balanced tree, so the depth
+    grows with the logarithm of the key count, never with it (an OR chain of a few thousand keys
+    overflowed pyiceberg's recursive visitors). A null key value matches null, as the dedup does.
+    """
+    first, rest = keys.columns[0], keys.columns[1:]
+    if not rest:
+        values = set(keys.get_column(first).drop_nulls().to_list())
+        found: BooleanExpression = In(first, values)  # type: ignore[call-arg,arg-type]
+        if keys.get_column(first).null_count():
+            found = Or(found, IsNull(first)) if values else IsNull(first)  # type: ignore[call-arg,arg-type]
+        return found
+    terms: list[BooleanExpression] = [
+        And(
+            IsNull(first) if value is None else EqualTo(first, value),  # type: ignore[call-arg,arg-type]
+            _key_filter(group.drop(first)),
+        )
+        for (value,), group in keys.group_by(first, maintain_order=True)
+    ]
+    while len(terms) > 1:
+        paired = [Or(terms[i], terms[i + 1]) for i in range(0, len(terms) - 1, 2)]
+        terms = paired + terms[len(terms) - len(terms) % 2 :]
+    return terms[0]
 
 
 def write_batches(
