@@ -15,10 +15,11 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
+
+from common import run_child
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
@@ -85,13 +86,7 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {enc: [] for enc in ENCODINGS}
     for _ in range(args.runs):
         for enc in ENCODINGS:  # interleaved: each round sees the same load
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", str(paths[enc])],
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            results[enc].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            results[enc].append(run_child(__file__, str(paths[enc])))
     base = statistics.median(r["seconds"] for r in results["utf-8"])
     summary = {}
     for enc in ENCODINGS:

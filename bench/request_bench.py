@@ -9,11 +9,8 @@ over rounds of requests/s, p50 latency and the server process's CPU milliseconds
 """
 
 import argparse
-import asyncio
 import base64
-import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ratelimit_bench import OUT, ROOT, Server, load, stop_postgres
+from common import ROOT, LoadServer, load_in_turn, medians, print_table, save_report, stop_postgres
 
 
 def main() -> int:
@@ -42,10 +39,9 @@ def main() -> int:
         )
         subprocess.run(["tar", "-x", "-C", tmp], input=archive.stdout, check=True)
         servers = {
-            f"baseline {args.baseline}": Server(data_dir, secret, src=Path(tmp) / "src"),
-            "this checkout": Server(data_dir, secret),
+            f"baseline {args.baseline}": LoadServer(data_dir, secret, src=Path(tmp) / "src"),
+            "this checkout": LoadServer(data_dir, secret),
         }
-        runs: dict[str, list[dict[str, Any]]] = {}
         try:
             current = servers["this checkout"]
             current.run("migrate")
@@ -55,22 +51,16 @@ def main() -> int:
                 server.start({"INGEST_RATE_LIMIT_ENABLED": "true"}, f"requests-{i}")
             for server in servers.values():
                 server.wait_ready()
-            for round_no in range(args.rounds):
-                for clients in client_counts:
-                    for name, server in servers.items():
-                        result = asyncio.run(load(server, token, tenant, clients, args.seconds))
-                        key = f"{name} / {clients} clients"
-                        runs.setdefault(key, []).append(result)
-                        print(f"round {round_no + 1} {key}: {result}", flush=True)
+            runs = load_in_turn(servers, token, tenant, client_counts, args.seconds, args.rounds)
         finally:
             for server in servers.values():
                 server.stop()
             stop_postgres(data_dir)
     load_end = os.getloadavg()
     figures = ("requests_per_s", "p50_ms", "server_cpu_ms_per_request")
-    summary = {k: {f: statistics.median(r[f] for r in rs) for f in figures} for k, rs in runs.items()}
+    summary = medians(runs, figures)
     base_name, current_name = list(servers)
-    ratios = {}
+    ratios: dict[str, dict[str, Any]] = {}
     for clients in client_counts:
         base, now = (
             summary[f"{base_name} / {clients} clients"],
@@ -93,15 +83,14 @@ def main() -> int:
         "ratios_this_over_baseline": ratios,
         "runs": runs,
     }
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "requests.json").write_text(json.dumps(report, indent=2))
-    print(f"\nmedians of {args.rounds} rounds, {args.seconds} s each; load {load_start} -> {load_end}")
-    print("| code / clients | requests/s | p50 ms | server CPU ms/request |\n|---|---|---|---|")
-    for key, row in summary.items():
-        print(f"| {key} | " + " | ".join(str(row[f]) for f in figures) + " |")
-    print("\n| clients | requests/s ratio | CPU ms/request ratio |\n|---|---|---|")
-    for key, row in ratios.items():
-        print(f"| {key} | {row['requests_per_s']} | {row['server_cpu_ms_per_request']} |")
+    save_report("requests.json", report)
+    print_table("code / clients | requests/s | p50 ms | server CPU ms/request", summary, figures)
+    print()
+    print_table(
+        "clients | requests/s ratio | CPU ms/request ratio",
+        ratios,
+        ("requests_per_s", "server_cpu_ms_per_request"),
+    )
     return 0
 
 

@@ -36,7 +36,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ from typing import Any
 
 import httpx
 import psutil
+from common import free_port
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -253,12 +253,6 @@ def run_connector(venv: Path, config_path: Path, catalog_path: Path) -> dict[str
 
 
 # -- 2. ingest through the API ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Service:

@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from files_bench import OUT, Server, generate, stop_embedded_postgres
+from common import OUT, Server, stop_postgres
+from files_bench import generate
 from tusclient.client import TusClient
 
 MiB = 1024**2
@@ -74,7 +75,7 @@ def main() -> None:
                     seconds[name].append(case(server, path))
         finally:
             server.stop()
-            stop_embedded_postgres(Path(tmp))
+            stop_postgres(Path(tmp))
     base = statistics.median(seconds["one request"])
     results = []
     print(f"{path.name}: {size_mb:.0f} MB, {args.runs} interleaved runs (medians)")
