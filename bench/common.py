@@ -285,8 +285,13 @@ class LoadServer:
         self.process = None
 
 
-async def load(server: LoadServer, token: str, tenant: str, clients: int, seconds: float) -> dict[str, Any]:
-    """`clients` closed-loop clients for `seconds`: latency percentiles, throughput, server CPU a request."""
+CLIENTS_PER_PROCESS = 10
+
+
+def _client_process(
+    base: str, token: str, tenant: str, clients: int, seconds: float, barrier: Any, results: Any
+) -> None:
+    """`clients` closed-loop clients in this process: warm up, wait for the others, load for `seconds`."""
     import asyncio
 
     import httpx
@@ -295,31 +300,74 @@ async def load(server: LoadServer, token: str, tenant: str, clients: int, second
     statuses: dict[int, int] = {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {token}", "X-Tenant-Id": tenant}
-    async with httpx.AsyncClient(base_url=server.base, limits=limits, timeout=120) as http:
 
-        async def client(until: float, record: bool) -> None:
-            while time.perf_counter() < until:
-                started = time.perf_counter()
-                try:
-                    status = (await http.get("/api/v1/sources", headers=headers)).status_code
-                except httpx.TransportError:  # a keep-alive connection the server closed: counted, not timed
-                    status = 0
-                if record:
-                    if status:
-                        latencies.append((time.perf_counter() - started) * 1000)
-                    statuses[status] = statuses.get(status, 0) + 1
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
 
-        warm = time.perf_counter() + 1  # connections, caches, prepared statements
-        await asyncio.gather(*(client(warm, False) for _ in range(clients)))
-        cpu, started = cpu_seconds(server.pid), time.perf_counter()
-        await asyncio.gather(*(client(started + seconds, True) for _ in range(clients)))
-        elapsed, cpu = time.perf_counter() - started, cpu_seconds(server.pid) - cpu
-    latencies.sort()
+            async def client(until: float, record: bool) -> None:
+                while time.perf_counter() < until:
+                    started = time.perf_counter()
+                    try:
+                        status = (await http.get("/api/v1/sources", headers=headers)).status_code
+                    except httpx.TransportError:  # a keep-alive connection closed by the server: counted
+                        status = 0
+                    if record:
+                        if status:
+                            latencies.append((time.perf_counter() - started) * 1000)
+                        statuses[status] = statuses.get(status, 0) + 1
+
+            warm = time.perf_counter() + 1  # connections, caches, prepared statements
+            await asyncio.gather(*(client(warm, False) for _ in range(clients)))
+            barrier.wait()
+            cpu = time.process_time()
+            until = time.perf_counter() + seconds
+            await asyncio.gather(*(client(until, True) for _ in range(clients)))
+            results.put((latencies, statuses, time.process_time() - cpu))
+
+    asyncio.run(run())
+
+
+def load(server: LoadServer, token: str, tenant: str, clients: int, seconds: float) -> dict[str, Any]:
+    """`clients` closed-loop clients for `seconds`: latency percentiles, throughput, server CPU a request.
+
+    The clients are spread over processes of at most CLIENTS_PER_PROCESS each: one Python process driving
+    50 httpx connections used most of a core itself (about 5x the client CPU per request of 4 connections)
+    and so measured its own limits on 2 cores, not the server's. `client_cpu_share` is the load generator's
+    CPU over the run, in cores.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    processes = -(-clients // CLIENTS_PER_PROCESS)
+    shares = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
+    barrier = context.Barrier(processes + 1)
+    results = context.Queue()
+    children = [
+        context.Process(
+            target=_client_process, args=(server.base, token, tenant, n, seconds, barrier, results)
+        )
+        for n in shares
+    ]
+    for child in children:
+        child.start()
+    barrier.wait(timeout=120)
+    cpu, started = cpu_seconds(server.pid), time.perf_counter()
+    collected = [results.get(timeout=seconds + 180) for _ in children]
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds(server.pid) - cpu
+    for child in children:
+        child.join(timeout=30)
+    latencies = sorted(x for part, _, _ in collected for x in part)
+    statuses: dict[int, int] = {}
+    for _, part, _ in collected:
+        for status, count in part.items():
+            statuses[status] = statuses.get(status, 0) + count
     return {
         "p50_ms": round(statistics.median(latencies), 2),
         "p99_ms": round(percentile(latencies, 0.99), 2),
         "requests_per_s": round(len(latencies) / elapsed, 1),
         "server_cpu_ms_per_request": round(cpu * 1000 / max(1, len(latencies)), 2),
+        "client_cpu_share": round(sum(c for _, _, c in collected) / elapsed, 2),
+        "client_processes": processes,
         "requests": len(latencies),
         "statuses": statuses,
     }
@@ -335,13 +383,11 @@ def load_in_turn(
 ) -> dict[str, list[dict[str, Any]]]:
     """Each server loaded in turn, round by round (interleaved, so all see the same machine): the runs by
     `<server> / <n> clients`."""
-    import asyncio
-
     runs: dict[str, list[dict[str, Any]]] = {}
     for round_no in range(rounds):
         for clients in client_counts:
             for name, server in servers.items():
-                result = asyncio.run(load(server, token, tenant, clients, seconds))
+                result = load(server, token, tenant, clients, seconds)
                 key = f"{name} / {clients} clients"
                 runs.setdefault(key, []).append(result)
                 print(f"round {round_no + 1} {key}: {result}", flush=True)
