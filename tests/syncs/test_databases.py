@@ -4,6 +4,9 @@ test session, dropped afterwards. Values are read back with pyiceberg and throug
 """
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -121,6 +124,46 @@ async def connect(client, headers, source_id: str, **fields) -> dict:
     response = await client.post("/api/v1/connections", json=body, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+# Run in a separate process: while ConnectorX waits on MySQL it holds the GIL, so nothing in this process
+# (the event loop included) runs then. It waits until the sync's slow query runs, commits an INSERT, then
+# says whether the query was still running after it ("during"), had ended ("after") or never showed ("never").
+_INSERT_DURING = """
+import json, sys, time
+args = json.loads(sys.argv[1])
+if args["kind"] == "mysql":
+    import pymysql
+    def connect(database=None):
+        return pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=database,
+                               autocommit=True)
+else:
+    import psycopg
+    def connect(database="postgres"):
+        return psycopg.connect(host="127.0.0.1", port=5432, user="postgres", dbname=database, autocommit=True)
+def running():
+    with connect() as conn:
+        cursor = conn.cursor()
+        cursor.execute(args["probe"], args["probe_args"])
+        return bool(cursor.fetchall())
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and not running():
+    time.sleep(0.05)
+if not running():
+    print("never")
+    sys.exit()
+with connect(args["database"]) as conn:
+    conn.cursor().execute(args["insert"])
+print("during" if running() else "after")
+"""
+
+
+def insert_during(kind: str, database: str, probe: str, probe_args: list, insert: str) -> subprocess.Popen:
+    """Start the watcher (`_INSERT_DURING`) for a query `probe` finds; read its verdict from stdout."""
+    args = {"kind": kind, "database": database, "probe": probe, "probe_args": probe_args, "insert": insert}
+    return subprocess.Popen(
+        [sys.executable, "-c", _INSERT_DURING, json.dumps(args)], stdout=subprocess.PIPE, text=True
+    )
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------------------
@@ -397,6 +440,42 @@ async def test_postgres_cancel_stops_the_query_on_the_server(live_client, tenant
     assert not warehouse.table_exists(tenant, None, "public_slow")
 
 
+async def test_postgres_full_refresh_reads_every_table_in_one_snapshot(
+    live_client, tenant, warehouse, pg_database
+):
+    # the first stream is a slow view; a row committed into the second table while the view is being read
+    # must not land: per-table reads (each its own snapshot) would see it
+    headers = headers_for(tenant)
+    suffix = uuid.uuid4().hex[:6]
+    slow, other = f"snap_{suffix}_a_slow", f"snap_{suffix}_b"
+    with _pg_admin(pg_database["database"]) as conn:
+        conn.execute(
+            f"CREATE TABLE {other} (id int PRIMARY KEY, v text); INSERT INTO {other} VALUES (1, 'before');"
+            f"CREATE FUNCTION {slow}_id(int) RETURNS int LANGUAGE sql VOLATILE AS "
+            "$$ SELECT pg_sleep(0.5); SELECT $1 $$;"
+            f"CREATE VIEW {slow} AS SELECT {slow}_id(g) AS id FROM generate_series(1, 6) g"
+        )
+    source = await create_source(live_client, headers, "postgres", pg_config(pg_database))
+    connection = await connect(
+        live_client, headers, source["id"], selectedStreams=[f"public.{slow}", f"public.{other}"]
+    )
+    watcher = insert_during(
+        "postgres",
+        pg_database["database"],
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' AND query LIKE %s"
+        " AND wait_event = 'PgSleep'",
+        [pg_database["database"], f"%{slow}%"],
+        f"INSERT INTO {other} VALUES (2, 'after')",
+    )
+    sync = await trigger(live_client, headers, connection["id"])
+    ended = await wait_for(live_client, headers, sync["id"], timeout=60)
+    assert ended["status"] == "SUCCEEDED", ended
+    verdict = watcher.communicate(timeout=90)[0].strip()
+    assert verdict == "during", f"the insert was not made while the slow view was read: {verdict}"
+    assert warehouse.head(tenant, None, f"public_{slow}").num_rows == 6
+    assert warehouse.head(tenant, None, f"public_{other}").to_pylist() == [{"id": 1, "v": "before"}]
+
+
 async def test_postgres_other_tenant_gets_404(client, headers, pg_database):
     source = await create_source(client, headers, "postgres", pg_config(pg_database))
     other = headers_for(uuid.uuid4())
@@ -568,6 +647,94 @@ async def test_mysql_full_refresh_twice_and_incremental(live_client, tenant, war
     assert second["status"] == "SUCCEEDED" and second["recordsSynced"] == 5, second
     rows = sorted(warehouse.head(tenant, "inc", f"{db}_inc").to_pylist(), key=lambda r: r["id"])
     assert [(r["id"], r["v"]) for r in rows] == [(1, "A"), (2, "b"), (3, "c"), (4, "d"), (5, "e")]
+
+
+async def test_mysql_full_refresh_reads_every_table_in_one_snapshot(
+    live_client, tenant, warehouse, my_database
+):
+    # the first stream is a slow view; a row committed into the second table while the view is being read
+    # must not land: per-table statements (each its own consistent read) would see it
+    headers = headers_for(tenant)
+    db = my_database["database"]
+    suffix = uuid.uuid4().hex[:6]
+    base, slow, other = f"snap_{suffix}_a", f"snap_{suffix}_a_slow", f"snap_{suffix}_b"
+    # InnoDB opens the statement's read view at its first InnoDB read: the slow view reads an InnoDB table
+    my_exec(my_database, f"CREATE TABLE {base} (id int PRIMARY KEY) ENGINE=InnoDB")
+    my_exec(my_database, f"INSERT INTO {base} SELECT seq FROM seq_1_to_6")
+    my_exec(my_database, f"CREATE VIEW {slow} AS SELECT id, SLEEP(0.5) AS s FROM {base}")
+    my_exec(my_database, f"CREATE TABLE {other} (id int PRIMARY KEY, v text) ENGINE=InnoDB")
+    my_exec(my_database, f"INSERT INTO {other} VALUES (1, 'before')")
+    source = await create_source(live_client, headers, "mysql", pg_config(my_database))
+    connection = await connect(
+        live_client, headers, source["id"], selectedStreams=[f"{db}.{slow}", f"{db}.{other}"]
+    )
+    watcher = insert_during(
+        "mysql",
+        db,
+        "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE %s AND STATE = 'User sleep'",
+        [f"%`{db}`.`{slow}`%"],
+        f"INSERT INTO {other} VALUES (2, 'after')",
+    )
+    sync = await trigger(live_client, headers, connection["id"])
+    ended = await wait_for(live_client, headers, sync["id"], timeout=60)
+    assert ended["status"] == "SUCCEEDED", ended
+    verdict = watcher.communicate(timeout=90)[0].strip()
+    assert verdict == "during", f"the insert was not made while the slow view was read: {verdict}"
+    assert warehouse.head(tenant, None, f"{db}_{slow}").num_rows == 6
+    assert warehouse.head(tenant, None, f"{db}_{other}").to_pylist() == [{"id": 1, "v": "before"}]
+
+
+@pytest.mark.parametrize("max_columns", [None, 5])
+async def test_mysql_incremental_streams_read_in_one_union_or_in_groups(
+    live_client, tenant, warehouse, my_database, monkeypatch, max_columns
+):
+    # several INCREMENTAL tables (each its own saved cursor) and a FULL_REFRESH one in one statement; with a
+    # 5-column bound the first table is read alone and the other two share a statement (tag + 4 columns)
+    from ingest.engines.embedded.databases import mysql
+
+    if max_columns is not None:
+        monkeypatch.setattr(mysql, "MAX_UNION_COLUMNS", max_columns)
+    headers = headers_for(tenant)
+    db = my_database["database"]
+    suffix = uuid.uuid4().hex[:6]
+    first, second = f"u_{suffix}_a", f"u_{suffix}_b"
+    my_exec(my_database, f"CREATE TABLE {first} (id int PRIMARY KEY, v text, updated_at datetime NOT NULL)")
+    my_exec(my_database, f"INSERT INTO {first} VALUES (1, 'a', '2024-01-01'), (2, 'b', '2024-01-02')")
+    my_exec(
+        my_database,
+        f"CREATE TABLE {second} (id int unsigned PRIMARY KEY, n decimal(10,2), seq bigint NOT NULL)",
+    )
+    my_exec(my_database, f"INSERT INTO {second} VALUES (4294967295, 1.25, 10), (7, NULL, 20)")
+    source = await create_source(live_client, headers, "mysql", pg_config(my_database))
+    streams = [
+        {
+            "name": f"{db}.{first}",
+            "syncMode": "INCREMENTAL",
+            "cursorField": "updated_at",
+            "primaryKey": ["id"],
+        },
+        {"name": f"{db}.{second}", "syncMode": "INCREMENTAL", "cursorField": "seq", "primaryKey": ["id"]},
+        {"name": f"{db}.Mixed Case", "syncMode": "FULL_REFRESH"},
+    ]
+    connection = await connect(live_client, headers, source["id"], namespace=f"u{suffix}", streams=streams)
+    one = await run_sync(live_client, headers, connection["id"])
+    assert one["status"] == "SUCCEEDED" and one["recordsSynced"] == 2 + 2 + 1, one
+    my_exec(my_database, f"INSERT INTO {first} VALUES (3, 'c', '2024-01-03')")
+    my_exec(my_database, f"UPDATE {second} SET n = 2.50, seq = 30 WHERE id = 7")
+    two = await run_sync(live_client, headers, connection["id"])
+    # each table from its own saved cursor: first >= 2024-01-02 (2, 3), second >= 20 (7); Mixed Case again
+    assert two["status"] == "SUCCEEDED" and two["recordsSynced"] == 2 + 1 + 1, two
+    rows = sorted(warehouse.head(tenant, f"u{suffix}", f"{db}_{first}").to_pylist(), key=lambda r: r["id"])
+    assert [(r["id"], r["v"]) for r in rows] == [(1, "a"), (2, "b"), (3, "c")]
+    table = warehouse.head(tenant, f"u{suffix}", f"{db}_{second}")
+    assert table.schema.field("id").type == pa.int64()
+    assert table.schema.field("n").type == pa.decimal128(10, 2)
+    assert sorted((r["id"], r["n"], r["seq"]) for r in table.to_pylist()) == [
+        (7, Decimal("2.50"), 30),
+        (4294967295, Decimal("1.25"), 10),
+    ]
+    mixed = warehouse.head(tenant, f"u{suffix}", f"{db}_Mixed_Case")
+    assert mixed.to_pylist() == [{"ID": 1, "Item Name": "Widget"}]
 
 
 async def test_mysql_cancel_kills_the_query_on_the_server(live_client, tenant, warehouse, my_database):

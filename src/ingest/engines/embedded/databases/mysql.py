@@ -4,16 +4,28 @@ ConnectorX decodes the binary protocol into Arrow in Rust and streams it (`retur
 Its own DECIMAL mapping is decimal(38,10) (scale lost, and it panics on wider values), so decimals are
 selected as text and cast to decimal(p,s) in Arrow; TIME (it may pass 24 h) and unknown types as text too.
 The session runs in UTC, so TIMESTAMP columns land as UTC instants, DATETIME as local (no zone) timestamps.
+
+One snapshot: a run reads all its selected tables in ONE statement, `SELECT 0 AS ingest_branch, a.x, a.y
+FROM a UNION ALL SELECT 1, b.z, NULL FROM b`, because InnoDB gives a statement one read view (opened at its
+first InnoDB read) and read-locks non-transactional (MyISAM) tables for it. ConnectorX cannot share a
+connection or transaction between queries, and it reads a result ahead without bound, so a stream per table
+opened at once would hold whole tables in memory. Columns of one kind (signed integers, unsigned ones,
+text of one collation, ...) share a UNION column, so MySQL's type aggregation keeps each value exact and the
+statement is about as wide as its widest table. UNION ALL streams branch after branch (no temporary table);
+each Arrow batch is split by the tag column into the tables' own columns. A run of one table is one plain
+SELECT. Past `MAX_UNION_COLUMNS` columns or `MAX_UNION_CHARS` of statement text the tables are cut into
+several statements in order, and the snapshot holds per statement.
 """
 
 import contextlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pymysql
 
 from ingest.core.errors import InvalidRequestError
@@ -140,16 +152,19 @@ def column_of(
     nullable: bool,
     precision: int | None,
     scale: int | None,
+    collation: str | None = None,
 ) -> Column:
     """The exact type a MySQL column lands as (see the README's type table)."""
     kind = data_type.lower()
     unsigned = "unsigned" in column_type.lower()
-    facts = {
+    facts: dict[str, Any] = {
         "data_type": data_type,
         "column_type": column_type,
         "precision": precision,
         "scale": scale,
     }
+    if collation:  # text columns share a column of a multi-table read only with their own collation
+        facts["collation"] = collation
 
     def col(api: ColumnType, arrow: pa.DataType, **extra: Any) -> Column:
         return Column(name, column_type, nullable, api, arrow, facts=facts, **extra)
@@ -201,7 +216,7 @@ def column_of(
 
 _COLUMNS = """
 SELECT c.TABLE_NAME, c.COLUMN_NAME, c.DATA_TYPE, c.COLUMN_TYPE, c.IS_NULLABLE, c.NUMERIC_PRECISION,
-       c.NUMERIC_SCALE
+       c.NUMERIC_SCALE, c.COLLATION_NAME
 FROM information_schema.COLUMNS c
 JOIN information_schema.TABLES t ON t.TABLE_SCHEMA = c.TABLE_SCHEMA AND t.TABLE_NAME = c.TABLE_NAME
 WHERE c.TABLE_SCHEMA = %s AND t.TABLE_TYPE IN ('BASE TABLE', 'VIEW', 'SYSTEM VERSIONED')
@@ -224,9 +239,17 @@ def discover(config: Mapping[str, Any]) -> list[DiscoveredStream]:
         for table, column in cursor.fetchall():
             keys.setdefault(str(table), []).append(str(column))
     tables: dict[str, list[Column]] = {}
-    for table, name, data_type, column_type, is_nullable, precision, scale in rows:
+    for table, name, data_type, column_type, is_nullable, precision, scale, collation in rows:
         tables.setdefault(str(table), []).append(
-            column_of(str(name), str(data_type), str(column_type), is_nullable == "YES", precision, scale)
+            column_of(
+                str(name),
+                str(data_type),
+                str(column_type),
+                is_nullable == "YES",
+                precision,
+                scale,
+                str(collation) if collation else None,
+            )
         )
     return [stream_for(database, table, columns, keys.get(table, [])) for table, columns in tables.items()]
 
@@ -245,6 +268,7 @@ def _rebuild(column: DiscoveredColumn) -> Column:
         column.nullable,
         facts.get("precision"),
         facts.get("scale"),
+        facts.get("collation"),
     )
 
 
@@ -262,17 +286,168 @@ def _cursor_literal(value: str, db_type: str) -> str:
     return quote_literal(value.removesuffix("+00:00"))
 
 
+def _where(plan: StreamPlan, tag: str) -> str:
+    # the tag finds this query in the PROCESSLIST to KILL it on cancel
+    where = f" WHERE {quote_literal(tag)} = {quote_literal(tag)}"
+    if plan.incremental and plan.cursor and plan.since is not None:
+        db_type = next(t for n, t, _ in plan.columns if n == plan.cursor)
+        where += f" AND {_ident(plan.cursor)} >= {_cursor_literal(plan.since, db_type)}"
+    return where
+
+
+def _from(plan: StreamPlan) -> str:
+    return f" FROM {_ident(plan.schema)}.{_ident(plan.table)}"
+
+
 def select_sql(plan: StreamPlan, tag: str) -> str:
+    """One table's statement (the shape of a run that reads a single table)."""
     items = []
     for name, _, as_text in plan.columns:
         items.append(f"CAST({_ident(name)} AS CHAR) AS {_ident(name)}" if as_text else _ident(name))
-    query = f"SELECT {', '.join(items)} FROM {_ident(plan.schema)}.{_ident(plan.table)}"
-    # the tag finds this query in the PROCESSLIST to KILL it on cancel
-    query += f" WHERE {quote_literal(tag)} = {quote_literal(tag)}"
-    if plan.incremental and plan.cursor and plan.since is not None:
-        db_type = next(t for n, t, _ in plan.columns if n == plan.cursor)
-        query += f" AND {_ident(plan.cursor)} >= {_cursor_literal(plan.since, db_type)}"
-    return query
+    return f"SELECT {', '.join(items)}" + _from(plan) + _where(plan, tag)
+
+
+_TAG = "ingest_branch"
+# A statement's select list stays under MySQL's 4096-column limit and its text well under the smallest
+# default max_allowed_packet (4 MiB, MySQL 5.7): past either, tables are read in several statements.
+MAX_UNION_COLUMNS = 4000
+MAX_UNION_CHARS = 2 * 1024 * 1024
+_UNION_BATCH_CELLS = 1 << 22  # rows x columns of one Arrow batch of a UNION (about 32 MB)
+_INTEGERS = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint"})
+
+
+def _kind(db_type: str, as_text: bool, collation: str | None) -> str | None:
+    """Columns of one kind share a UNION column: MySQL aggregates them into a type that holds each exactly.
+
+    None: a column of its own (a text column of unknown collation: MySQL refuses a UNION column that mixes
+    collations, and a CAST to one collation cost a 2-table read twice the time in MariaDB).
+    """
+    if as_text:
+        return "cast"  # CAST(... AS CHAR): the connection's charset and collation
+    spelled = db_type.lower()
+    kind = spelled.split("(")[0].split()[0]
+    if kind == "json":
+        return "json"
+    if kind in _TEXTS:
+        return f"text {collation}" if collation else None
+    if kind in _BINARIES:
+        return "binary"
+    unsigned = "unsigned" in spelled
+    if kind in _INTEGERS:
+        return "uint" if unsigned else "int"  # signed with unsigned would aggregate into DECIMAL
+    return kind + (" unsigned" if unsigned else "")  # year, float, double, date, datetime, timestamp
+
+
+def _kinds(plan: StreamPlan) -> list[str | None]:
+    facts = [c.json_schema.get("facts") or {} for c in plan.stream.columns]
+    return [
+        _kind(db_type, as_text, f.get("collation"))
+        for (_, db_type, as_text), f in zip(plan.columns, facts, strict=True)
+    ]
+
+
+def _placeholder(kind: str | None) -> str:
+    # a bare NULL is a signed integer to MySQL: with unsigned integers it would make the column DECIMAL
+    return "CAST(NULL AS UNSIGNED)" if kind == "uint" else "NULL"
+
+
+def layout(group: list[StreamPlan]) -> tuple[list[str | None], list[list[int]]]:
+    """The UNION's columns (their kinds) and, per table, where each of its columns sits (the tag is 0).
+
+    The n-th column of a kind in every table shares one UNION column, so the statement is about as wide
+    as the widest table, not the sum of all (a row carries every column of the statement, NULL or not).
+    """
+    kinds: list[str | None] = []
+    slots: dict[tuple[str, int], int] = {}
+    positions: list[list[int]] = []
+    for plan in group:
+        seen: dict[str, int] = {}
+        mine: list[int] = []
+        for kind in _kinds(plan):
+            if kind is None:
+                mine.append(len(kinds) + 1)
+                kinds.append(kind)
+                continue
+            key = (kind, seen.get(kind, 0))
+            seen[kind] = key[1] + 1
+            if key not in slots:
+                slots[key] = len(kinds)
+                kinds.append(kind)
+            mine.append(slots[key] + 1)
+        positions.append(mine)
+    return kinds, positions
+
+
+def union_sql(group: list[StreamPlan], tag: str) -> str:
+    """Tables in ONE statement (one read view): branch k tags its rows k and fills the shared columns."""
+    kinds, positions = layout(group)
+    branches = []
+    for k, plan in enumerate(group):
+        items = [_placeholder(kind) for kind in kinds]
+        for (name, _, as_text), position in zip(plan.columns, positions[k], strict=True):
+            items[position - 1] = f"CAST({_ident(name)} AS CHAR)" if as_text else _ident(name)
+        if k == 0:  # UNION takes the first branch's names: positional, as names collide across tables
+            items = [f"0 AS {_TAG}"] + [f"{item} AS c{i}" for i, item in enumerate(items, 1)]
+        else:
+            items = [str(k), *items]
+        branches.append(f"SELECT {', '.join(items)}" + _from(plan) + _where(plan, tag))
+    return " UNION ALL ".join(branches)
+
+
+def groups(stream_plans: list[StreamPlan]) -> list[list[StreamPlan]]:
+    """The plans in order, cut into statements of bounded width and text (one snapshot per statement)."""
+    result: list[list[StreamPlan]] = []
+    current: list[StreamPlan] = []
+    widest: dict[str, int] = {}
+    own_chars = alone = 0
+    for plan in stream_plans:
+        counts: dict[str, int] = {}
+        kinds = _kinds(plan)
+        for kind in kinds:
+            if kind is not None:
+                counts[kind] = counts.get(kind, 0) + 1
+        merged = {k: max(widest.get(k, 0), counts.get(k, 0)) for k in widest.keys() | counts.keys()}
+        width = sum(merged.values()) + alone + kinds.count(None)
+        own = sum(len(name) + 20 for name, _, _ in plan.columns) + 200  # CAST(`name` AS CHAR), FROM, WHERE
+        size = own_chars + own + (len(current) + 1) * width * len("CAST(NULL AS UNSIGNED), ")
+        if current and (width + 1 > MAX_UNION_COLUMNS or size > MAX_UNION_CHARS):
+            result.append(current)
+            current, own_chars, alone = [], 0, 0
+            merged = counts
+        current.append(plan)
+        widest = merged
+        own_chars += own
+        alone += kinds.count(None)
+    if current:
+        result.append(current)
+    return result
+
+
+def union_batch_rows(group: list[StreamPlan]) -> int:
+    """Rows per Arrow batch of a UNION: fewer when it is wide, as every row holds every column."""
+    width = len(layout(group)[0]) + 1
+    return max(1024, min(BATCH_ROWS, _UNION_BATCH_CELLS // width))
+
+
+def split(
+    batch: pa.RecordBatch, group: list[StreamPlan], positions: list[list[int]]
+) -> list[tuple[StreamPlan, pa.RecordBatch]]:
+    """A UNION batch as per-table batches (their own column names), by the tag column; no per-row Python."""
+    if batch.num_rows == 0:
+        return []
+    tag = batch.column(0)
+    low, high = (v.as_py() for v in pc.min_max(tag).values())
+    pieces = []
+    for k in [low] if low == high else sorted(pc.unique(tag).to_pylist()):
+        plan = group[k]
+        part = pa.RecordBatch.from_arrays(
+            [batch.column(i) for i in positions[k]], names=[n for n, _, _ in plan.columns]
+        )
+        if low != high:  # UNION ALL sends branch after branch: only a batch across a border is filtered
+            part = part.filter(pc.equal(tag, k))
+        if part.num_rows:
+            pieces.append((plan, part))
+    return pieces
 
 
 def _url(config: Mapping[str, Any]) -> str:
@@ -283,7 +458,7 @@ def _url(config: Mapping[str, Any]) -> str:
 
 
 def read(request: ReadRequest, cancel: Any) -> DatabaseRead:
-    """Each selected table in one statement (InnoDB: a consistent read per table), streamed as Arrow."""
+    """The selected tables in ONE statement (one consistent read across them), streamed as Arrow."""
     import connectorx
 
     check_options(request.config)
@@ -292,25 +467,36 @@ def read(request: ReadRequest, cancel: Any) -> DatabaseRead:
     tag = f"ingest-{uuid.uuid4().hex}"
     tracker = CursorTracker()
 
+    def stream(query: str, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        reader = connectorx.read_sql(
+            _url(config),
+            query,
+            return_type="arrow_stream",
+            batch_size=rows,
+            pre_execution_query=["SET SESSION time_zone = '+00:00'"],
+        )
+        return chunks(reader, rows)
+
     def produce(emit: Callable[[ReadEvent], None]) -> None:
-        for plan in stream_plans:
-            reader = connectorx.read_sql(
-                _url(config),
-                select_sql(plan, tag),
-                return_type="arrow_stream",
-                batch_size=BATCH_ROWS,
-                pre_execution_query=["SET SESSION time_zone = '+00:00'"],
-            )
-            empty = True
-            for batch in chunks(reader, BATCH_ROWS):
-                if batch.num_rows == 0:
-                    continue
-                event = event_batch(plan, batch)
-                tracker.see(plan, event.batch)
-                empty = False
-                emit(event)
-            if empty:
-                emit(empty_batch(plan))
+        for group in groups(stream_plans):
+            seen: set[str] = set()
+            if len(group) == 1:  # one table: its own statement, no tag column to split on
+                pieces = ([(group[0], batch)] for batch in stream(select_sql(group[0], tag)))
+            else:
+                positions = layout(group)[1]
+                batches = stream(union_sql(group, tag), union_batch_rows(group))
+                pieces = (split(batch, group, positions) for batch in batches)
+            for piece in pieces:
+                for plan, batch in piece:
+                    if batch.num_rows == 0:
+                        continue
+                    event = event_batch(plan, batch)
+                    tracker.see(plan, event.batch)
+                    seen.add(plan.stream.name)
+                    emit(event)
+            for plan in group:
+                if plan.stream.name not in seen:  # a 0-row table still lands with its exact schema
+                    emit(empty_batch(plan))
         state = checkpoint(tracker, request.state, stream_plans)
         if state is not None:
             emit(state)
