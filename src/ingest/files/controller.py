@@ -18,6 +18,7 @@ from ingest.auth import requires_manage, requires_read
 from ingest.core.errors import InvalidRequestError, PayloadTooLargeError
 from ingest.core.schemas import PartitionFieldSchema
 from ingest.db.models import FileImport
+from ingest.files.plan import OnError, PlanResult, rejects_table_name
 from ingest.files.schemas import (
     FileImportJob,
     FilePreviewResponse,
@@ -32,7 +33,7 @@ from ingest.files.schemas import (
     RejectedValue,
     UpdateSchemaRequest,
 )
-from ingest.files.service import FileService, OnError, PlanResult, formats, percentage, rejects_table_name
+from ingest.files.service import FileService, formats, percentage
 from ingest.formats import DEFAULT_PREVIEW_ROWS, MAX_PREVIEW_ROWS
 from ingest.openapi import errors
 from ingest.tenancy import tenant_dependencies
