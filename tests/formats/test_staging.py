@@ -55,16 +55,12 @@ def test_the_bounded_scan_honours_projection_predicate_and_row_limit(tmp_path: P
 def test_a_stream_that_staged_nothing_reads_back_empty_with_its_schema(tmp_path: Path) -> None:
     stage = Stage(tmp_path)
     schema = _batch(0, 1).schema
-    assert stage.frame("none", schema)().collect().height == 0
-    reader = stage.reader("none", schema)
-    assert reader.schema == schema
-    assert reader.read_all().num_rows == 0
+    empty = stage.frame("none", schema)().collect()
+    assert empty.height == 0
+    assert empty.columns == ["id", "amount", "name"]
 
 
-def test_the_batch_reader_returns_every_staged_row(tmp_path: Path) -> None:
+def test_remove_deletes_the_staging(tmp_path: Path) -> None:
     stage = _staged(tmp_path)
-    table = stage.reader("s", stage.schemas["s"]).read_all()
-    assert table.num_rows == 5000
-    assert table.column("id").to_pylist() == list(range(5000))
     stage.remove()
     assert not stage.dir.exists()

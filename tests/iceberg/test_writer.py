@@ -220,6 +220,38 @@ def test_upsert_matches_a_null_key_value_like_the_dedup_does(warehouse: Warehous
     assert got == {(None, 1): 1, ("eu", None): 1, ("eu", 1): 0, (None, None): 1}
 
 
+def test_upsert_from_a_lazy_frame_keeps_the_last_row_of_a_repeated_key(
+    tmp_path: Path, warehouse: Warehouse, tenant: uuid.UUID
+) -> None:
+    """A sync hands its staged records as a rescannable lazy frame: scanned for keys, streamed again."""
+    warehouse.write_batches(
+        tenant, "s", "lazy", batches([{"id": i, "name": f"n{i}"} for i in range(4)]), job_id="l1"
+    )
+    staged = tmp_path / "staged.parquet"
+    pl.DataFrame(
+        {"id": [1, 9, 1, 2, 9], "name": ["first", "x", "second", "two", "last"]},
+        schema={"id": pl.Int64, "name": pl.String},
+    ).write_parquet(staged)
+    result = warehouse.write_batches(
+        tenant,
+        "s",
+        "lazy",
+        lambda: pl.scan_parquet(staged),
+        job_id="l2",
+        mode=WriteMode.UPSERT,
+        primary_key=["id"],
+    )
+    assert result.rows_written == 3
+    got = warehouse.read_all(tenant, "s", "lazy").sort("id").to_dicts()
+    assert got == [
+        {"id": 0, "name": "n0"},
+        {"id": 1, "name": "second"},
+        {"id": 2, "name": "two"},
+        {"id": 3, "name": "n3"},
+        {"id": 9, "name": "last"},
+    ]
+
+
 def test_tables_are_scoped_to_the_tenant(warehouse: Warehouse, tenant: uuid.UUID) -> None:
     other = uuid.uuid4()
     warehouse.write_frame(tenant, "raw", "a", pl.LazyFrame({"x": [1]}), job_id="j1")

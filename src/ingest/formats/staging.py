@@ -1,7 +1,7 @@
 """A sync run's local staging: each stream's Arrow batches as one Parquet file while the source is read.
 
 Nothing reaches Iceberg until the source has finished, so a run holds its records here; the commit then
-reads them back as a lazy frame (appends, full refresh) or as record batches (upserts).
+reads them back as a lazy frame.
 
 Reading back is bounded by design, because the commit's Parquet encoding (zstd) is slower than decoding
 the LZ4 staging: polars' own `scan_parquet` prefetches and decodes row groups ahead of its Iceberg sink,
@@ -68,18 +68,6 @@ class Stage:
         path = Path(writer.where)
         staged = pl.Schema(self.schemas[stream])
         return lambda: bounded_scan(path, staged, self.BATCH_ROWS)
-
-    def reader(self, stream: str, schema: pa.Schema) -> pa.RecordBatchReader:
-        writer = self.writers.get(stream)
-        if writer is None:
-            return pa.RecordBatchReader.from_batches(schema, iter(()))
-        path = writer.where
-        staged_schema = self.schemas[stream]
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            yield from pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=self.BATCH_ROWS)
-
-        return pa.RecordBatchReader.from_batches(staged_schema, batches())
 
     def remove(self) -> None:
         self.close()

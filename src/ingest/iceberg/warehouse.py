@@ -182,7 +182,7 @@ class Warehouse:
         tenant_id: UUID,
         schema: str | None,
         table: str,
-        batches: pa.RecordBatchReader,
+        batches: pa.RecordBatchReader | Source,
         *,
         job_id: str,
         mode: WriteMode = WriteMode.APPEND,

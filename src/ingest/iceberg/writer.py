@@ -576,7 +576,7 @@ def _key_filter(keys: pl.DataFrame) -> BooleanExpression:
 def write_batches(
     catalog: Catalog,
     identifier: tuple[str, str],
-    batches: pa.RecordBatchReader,
+    batches: pa.RecordBatchReader | Source,
     *,
     job_id: str,
     mode: WriteMode = WriteMode.APPEND,
@@ -586,17 +586,20 @@ def write_batches(
     partition_spec: list[partitioning.PartitionField] | None = None,
     evolve_partition_spec: bool = False,
 ) -> WriteResult:
-    """Write a stream of Arrow batches (a sync's records) in one commit, with the guarantees of `write_frame`.
+    """Write a sync's records (Arrow batches, or a rescannable lazy frame of them) in one commit, with the
+    guarantees of `write_frame`.
 
     `upsert` replaces the table's rows whose `primary_key` matches an incoming row (the last incoming row
-    of a key wins) and appends the rest, in one commit: the batches are first staged as local Parquet
-    (bounded memory) so their keys can be known before the commit; only the keys are held in memory.
+    of a key wins) and appends the rest, in one commit. Only the incoming keys are held in memory: the
+    records are scanned once for their keys and streamed again into the table (a batch reader is first
+    staged as local Parquet so it can be read twice). Incoming rows that repeat a key keep the last one
+    by a semi-join on the row numbers of the last occurrences.
     """
     if mode is not WriteMode.UPSERT:
         return write_frame(
             catalog,
             identifier,
-            pl.scan_arrow_c_stream(batches),
+            pl.scan_arrow_c_stream(batches) if isinstance(batches, pa.RecordBatchReader) else batches,
             job_id=job_id,
             mode=mode,
             progress=progress,
@@ -606,46 +609,72 @@ def write_batches(
     if not primary_key:
         raise InvalidRequestError("An upsert needs a primary key")
     with tempfile.TemporaryDirectory(prefix="ingest-upsert-", dir=staging_dir) as tmp:
-        staged = f"{tmp}/staged.parquet"
-        pl.scan_arrow_c_stream(batches).sink_parquet(staged)
-        lf = pl.scan_parquet(staged)
-        missing = [k for k in primary_key if k not in lf.collect_schema()]
-        if missing:
-            raise InvalidRequestError(f"Primary key columns missing from the records: {', '.join(missing)}")
-        deduped = lf.unique(subset=primary_key, keep="last", maintain_order=True)
-        table = _load(catalog, identifier)
-        if table is None or table.current_snapshot() is None:
-            return write_frame(
-                catalog,
-                identifier,
-                deduped,
-                job_id=job_id,
-                progress=progress,
-                partition_spec=partition_spec,
-                evolve_partition_spec=evolve_partition_spec,
-            )
-        keys = lf.select(primary_key).unique().collect()
-        if keys.height == 0:
-            return write_frame(
-                catalog,
-                identifier,
-                deduped,
-                job_id=job_id,
-                progress=progress,
-                partition_spec=partition_spec,
-                evolve_partition_spec=evolve_partition_spec,
-            )
-        return write_frame(
+        if isinstance(batches, pa.RecordBatchReader):
+            staged = f"{tmp}/staged.parquet"
+            pl.scan_arrow_c_stream(batches).sink_parquet(staged)
+
+            def scan() -> pl.LazyFrame:
+                return pl.scan_parquet(staged)
+
+        elif isinstance(batches, pl.LazyFrame):
+            frame = batches
+
+            def scan() -> pl.LazyFrame:
+                return frame
+
+        else:
+            scan = batches
+        return _upsert(
             catalog,
             identifier,
-            deduped,
+            scan,
+            primary_key,
             job_id=job_id,
-            mode=WriteMode.OVERWRITE,
             progress=progress,
-            overwrite_filter=_key_filter(keys),
             partition_spec=partition_spec,
             evolve_partition_spec=evolve_partition_spec,
         )
+
+
+_ROW = "__ingest_row"
+
+
+def _upsert(
+    catalog: Catalog,
+    identifier: tuple[str, str],
+    scan: Callable[[], pl.LazyFrame],
+    primary_key: list[str],
+    *,
+    job_id: str,
+    progress: Progress | None,
+    partition_spec: list[partitioning.PartitionField] | None,
+    evolve_partition_spec: bool,
+) -> WriteResult:
+    missing = [k for k in primary_key if k not in scan().collect_schema()]
+    if missing:
+        raise InvalidRequestError(f"Primary key columns missing from the records: {', '.join(missing)}")
+    keys = scan().select(primary_key).collect()
+    deduped = scan
+    if keys.is_duplicated().any():
+        last = keys.with_row_index(_ROW).unique(subset=primary_key, keep="last").select(_ROW).lazy()
+
+        def deduped() -> pl.LazyFrame:
+            return scan().with_row_index(_ROW).join(last, on=_ROW, how="semi").drop(_ROW)
+
+        keys = keys.unique()
+    table = _load(catalog, identifier)
+    replaces = table is not None and table.current_snapshot() is not None and keys.height > 0
+    return write_frame(
+        catalog,
+        identifier,
+        deduped,
+        job_id=job_id,
+        mode=WriteMode.OVERWRITE if replaces else WriteMode.APPEND,
+        progress=progress,
+        overwrite_filter=_key_filter(keys) if replaces else None,
+        partition_spec=partition_spec,
+        evolve_partition_spec=evolve_partition_spec,
+    )
 
 
 def batches_reader(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> pa.RecordBatchReader:

@@ -403,30 +403,18 @@ class SyncRunner:
                 async with hold_table(
                     self.runtime.session_maker, self.tenant_id, connection.namespace, table
                 ):
-                    if write_mode is WriteMode.UPSERT:
-                        await asyncio.to_thread(
-                            self.runtime.warehouse.write_batches,
-                            self.tenant_id,
-                            connection.namespace,
-                            table,
-                            stage.reader(stream.name, arrow_schema(stream)),
-                            job_id=job_id,
-                            mode=write_mode,
-                            primary_key=primary_key,
-                            **spec,
-                        )
-                    else:
-                        # a lazy scan of the staged records streams into the table (bounded memory)
-                        await asyncio.to_thread(
-                            self.runtime.warehouse.write_frame,
-                            self.tenant_id,
-                            connection.namespace,
-                            table,
-                            stage.frame(stream.name, arrow_schema(stream)),
-                            job_id=job_id,
-                            mode=write_mode,
-                            **spec,
-                        )
+                    # a bounded lazy scan of the staged records streams into the table
+                    await asyncio.to_thread(
+                        self.runtime.warehouse.write_batches,
+                        self.tenant_id,
+                        connection.namespace,
+                        table,
+                        stage.frame(stream.name, arrow_schema(stream)),
+                        job_id=job_id,
+                        mode=write_mode,
+                        primary_key=primary_key if write_mode is WriteMode.UPSERT else None,
+                        **spec,
+                    )
             log.info(
                 "syncs.committed",
                 sync_id=str(self.sync_id),
