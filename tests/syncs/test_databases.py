@@ -499,13 +499,13 @@ MY_SCHEMA = [
         id bigint PRIMARY KEY, qty int NOT NULL, tiny tinyint, big_u bigint unsigned,
         amount decimal(12,2) NOT NULL, wide decimal(60,10), ratio double, ordered_on date,
         local_ts datetime(6), updated_at timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-        note text, code varchar(8), raw varbinary(8), meta json, kind enum('a','b'), dur time
+        note text, code varchar(8), raw varbinary(8), meta json, kind enum('a','b'), dur time, place point
     )""",
     """INSERT INTO orders VALUES
       (1, 3, -1, 18446744073709551615, 12345.67, 123456789012345678901234567890123456789012345678.0123456789,
        0.25, '2024-01-02', '2024-01-02 03:04:05.123456', '2024-01-02 01:04:05.123456', 'first', 'A1',
-       x'deadbeef', '{"k": 1}', 'b', '838:59:59'),
-      (2, 1, NULL, NULL, -0.01, NULL, NULL, NULL, NULL, '2024-01-03 00:00:00', NULL, NULL, NULL, NULL, NULL, NULL)""",
+       x'deadbeef', '{"k": 1}', 'b', '838:59:59', POINT(1.5, -2)),
+      (2, 1, NULL, NULL, -0.01, NULL, NULL, NULL, NULL, '2024-01-03 00:00:00', NULL, NULL, NULL, NULL, NULL, NULL, NULL)""",
     "CREATE TABLE empty_one (id int PRIMARY KEY, label text)",
     "CREATE TABLE `Mixed Case` (`ID` int PRIMARY KEY, `Item Name` text)",
     "INSERT INTO `Mixed Case` VALUES (1, 'Widget')",
@@ -622,6 +622,7 @@ async def test_mysql_full_refresh_twice_and_incremental(live_client, tenant, war
     assert rows[1]["local_ts"] == datetime(2024, 1, 2, 3, 4, 5, 123456)
     assert rows[1]["raw"] == b"\xde\xad\xbe\xef"
     assert rows[1]["dur"] == "838:59:59"
+    assert rows[1]["place"] == "POINT(1.5 -2)" and rows[2]["place"] is None  # spatial types as WKT
     assert warehouse.head(tenant, None, f"{db}_empty_one").num_rows == 0
     assert warehouse.head(tenant, None, f"{db}_Mixed_Case").to_pylist() == [{"ID": 1, "Item Name": "Widget"}]
 

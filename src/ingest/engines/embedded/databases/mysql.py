@@ -18,9 +18,13 @@ several statements in order, and the snapshot holds per statement.
 """
 
 import contextlib
+import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -210,7 +214,7 @@ def column_of(
         return col(ColumnType.STRING, pa.string())
     if kind in _BINARIES:
         return col(ColumnType.STRING, pa.binary())
-    # time (may pass 24 h), bit, geometry, ...: MySQL's text form
+    # time (may pass 24 h), bit, ...: MySQL's text form; spatial types as WKT (see _text_of)
     return col(ColumnType.STRING, pa.string(), select_as_text=True)
 
 
@@ -299,11 +303,33 @@ def _from(plan: StreamPlan) -> str:
     return f" FROM {_ident(plan.schema)}.{_ident(plan.table)}"
 
 
+_GEOMETRIES = frozenset(
+    {
+        "geometry",
+        "point",
+        "linestring",
+        "polygon",
+        "multipoint",
+        "multilinestring",
+        "multipolygon",
+        "geometrycollection",
+        "geomcollection",
+    }
+)
+
+
+def _text_of(name: str, db_type: str) -> str:
+    """A column selected in its text form: spatial types as WKT (MariaDB refuses to CAST them to CHAR)."""
+    if db_type.lower().split("(")[0].split()[0] in _GEOMETRIES:
+        return f"ST_AsText({_ident(name)})"
+    return f"CAST({_ident(name)} AS CHAR)"
+
+
 def select_sql(plan: StreamPlan, tag: str) -> str:
     """One table's statement (the shape of a run that reads a single table)."""
     items = []
-    for name, _, as_text in plan.columns:
-        items.append(f"CAST({_ident(name)} AS CHAR) AS {_ident(name)}" if as_text else _ident(name))
+    for name, db_type, as_text in plan.columns:
+        items.append(f"{_text_of(name, db_type)} AS {_ident(name)}" if as_text else _ident(name))
     return f"SELECT {', '.join(items)}" + _from(plan) + _where(plan, tag)
 
 
@@ -384,8 +410,8 @@ def union_sql(group: list[StreamPlan], tag: str) -> str:
     branches = []
     for k, plan in enumerate(group):
         items = [_placeholder(kind) for kind in kinds]
-        for (name, _, as_text), position in zip(plan.columns, positions[k], strict=True):
-            items[position - 1] = f"CAST({_ident(name)} AS CHAR)" if as_text else _ident(name)
+        for (name, db_type, as_text), position in zip(plan.columns, positions[k], strict=True):
+            items[position - 1] = _text_of(name, db_type) if as_text else _ident(name)
         if k == 0:  # UNION takes the first branch's names: positional, as names collide across tables
             items = [f"0 AS {_TAG}"] + [f"{item} AS c{i}" for i, item in enumerate(items, 1)]
         else:
@@ -457,10 +483,44 @@ def _url(config: Mapping[str, Any]) -> str:
     return f"mysql://{user}:{password}@{host}:{port}/{quote(str(config.get('database')), safe='')}"
 
 
+_CHILD = Path(__file__).with_name("connectorx_child.py")
+
+
+def _child_stream(url: str, query: str, rows: int) -> Iterator[pa.RecordBatch]:
+    """ConnectorX's Arrow stream of `query`, run in a child process (it holds the GIL while it waits)."""
+    job = {
+        "url": url,
+        "query": query,
+        "batch_rows": rows,
+        "pre_execution_query": ["SET SESSION time_zone = '+00:00'"],
+    }
+    child = subprocess.Popen(
+        [sys.executable, str(_CHILD)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    assert child.stderr is not None
+    try:
+        child.stdin.write(json.dumps(job).encode())
+        child.stdin.close()
+        # a stream that breaks off is explained by the child's exit status and stderr
+        with contextlib.suppress(pa.ArrowInvalid, OSError):
+            yield from pa.ipc.open_stream(child.stdout)
+        if child.wait() != 0:
+            raise RuntimeError(child.stderr.read().decode(errors="replace") or "the MySQL read failed")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stdout.close()
+        child.stderr.close()
+
+
 def read(request: ReadRequest, cancel: Any) -> DatabaseRead:
     """The selected tables in ONE statement (one consistent read across them), streamed as Arrow."""
-    import connectorx
-
     check_options(request.config)
     stream_plans = plans(request, _rebuild)
     config = request.config
@@ -468,14 +528,7 @@ def read(request: ReadRequest, cancel: Any) -> DatabaseRead:
     tracker = CursorTracker()
 
     def stream(query: str, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        reader = connectorx.read_sql(
-            _url(config),
-            query,
-            return_type="arrow_stream",
-            batch_size=rows,
-            pre_execution_query=["SET SESSION time_zone = '+00:00'"],
-        )
-        return chunks(reader, rows)
+        return chunks(_child_stream(_url(config), query, rows), rows)
 
     def produce(emit: Callable[[ReadEvent], None]) -> None:
         for group in groups(stream_plans):
