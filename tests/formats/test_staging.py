@@ -4,6 +4,7 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pytest
 
 from ingest.formats.staging import Stage
 
@@ -21,17 +22,18 @@ def _batch(start: int, rows: int) -> pa.RecordBatch:
     )
 
 
-def _staged(tmp_path: Path, batches: int = 5, rows: int = 1000) -> Stage:
+def _staged(tmp_path: Path, batches: int = 5, rows: int = 1000, chunk: int = 300) -> Stage:
     stage = Stage(tmp_path)
-    stage.BATCH_ROWS = 300  # several batches per row group: the scan must stitch them
+    stage.BATCH_ROWS = chunk  # the scan's chunk: whole row groups of at least this many rows
     for n in range(batches):
         stage.write("s", _batch(n * rows, rows))
     stage.close()
     return stage
 
 
-def test_the_bounded_scan_returns_every_staged_row_exactly(tmp_path: Path) -> None:
-    stage = _staged(tmp_path)
+@pytest.mark.parametrize("chunk", [300, 2500, 10_000])  # one, several (3+2) and all five row groups a chunk
+def test_the_bounded_scan_returns_every_staged_row_exactly(tmp_path: Path, chunk: int) -> None:
+    stage = _staged(tmp_path, chunk=chunk)
     frame = stage.frame("s", stage.schemas["s"])().collect()
     expected = pl.DataFrame(pl.from_arrow(pa.Table.from_batches([_batch(0, 5000)])))
     assert frame.schema == expected.schema
@@ -39,7 +41,7 @@ def test_the_bounded_scan_returns_every_staged_row_exactly(tmp_path: Path) -> No
 
 
 def test_the_bounded_scan_honours_projection_predicate_and_row_limit(tmp_path: Path) -> None:
-    stage = _staged(tmp_path)
+    stage = _staged(tmp_path, chunk=2500)
     scan = stage.frame("s", stage.schemas["s"])
     assert scan().select("name").collect().columns == ["name"]
     filtered = scan().filter(pl.col("id") % 1000 == 999).select("id").collect()
