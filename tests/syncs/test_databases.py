@@ -440,6 +440,19 @@ async def test_postgres_cancel_stops_the_query_on_the_server(live_client, tenant
     assert not warehouse.table_exists(tenant, None, "public_slow")
 
 
+async def assert_one_snapshot(
+    live_client, headers, connection_id, watcher, warehouse, tenant, schema, slow, other
+):
+    """Sync; the watcher's insert into `other` happened while `slow` was read, and did not land."""
+    sync = await trigger(live_client, headers, connection_id)
+    ended = await wait_for(live_client, headers, sync["id"], timeout=60)
+    assert ended["status"] == "SUCCEEDED", ended
+    verdict = watcher.communicate(timeout=90)[0].strip()
+    assert verdict == "during", f"the insert was not made while the slow view was read: {verdict}"
+    assert warehouse.head(tenant, None, f"{schema}_{slow}").num_rows == 6
+    assert warehouse.head(tenant, None, f"{schema}_{other}").to_pylist() == [{"id": 1, "v": "before"}]
+
+
 async def test_postgres_full_refresh_reads_every_table_in_one_snapshot(
     live_client, tenant, warehouse, pg_database
 ):
@@ -467,13 +480,9 @@ async def test_postgres_full_refresh_reads_every_table_in_one_snapshot(
         [pg_database["database"], f"%{slow}%"],
         f"INSERT INTO {other} VALUES (2, 'after')",
     )
-    sync = await trigger(live_client, headers, connection["id"])
-    ended = await wait_for(live_client, headers, sync["id"], timeout=60)
-    assert ended["status"] == "SUCCEEDED", ended
-    verdict = watcher.communicate(timeout=90)[0].strip()
-    assert verdict == "during", f"the insert was not made while the slow view was read: {verdict}"
-    assert warehouse.head(tenant, None, f"public_{slow}").num_rows == 6
-    assert warehouse.head(tenant, None, f"public_{other}").to_pylist() == [{"id": 1, "v": "before"}]
+    await assert_one_snapshot(
+        live_client, headers, connection["id"], watcher, warehouse, tenant, "public", slow, other
+    )
 
 
 async def test_postgres_other_tenant_gets_404(client, headers, pg_database):
@@ -676,13 +685,9 @@ async def test_mysql_full_refresh_reads_every_table_in_one_snapshot(
         [f"%`{db}`.`{slow}`%"],
         f"INSERT INTO {other} VALUES (2, 'after')",
     )
-    sync = await trigger(live_client, headers, connection["id"])
-    ended = await wait_for(live_client, headers, sync["id"], timeout=60)
-    assert ended["status"] == "SUCCEEDED", ended
-    verdict = watcher.communicate(timeout=90)[0].strip()
-    assert verdict == "during", f"the insert was not made while the slow view was read: {verdict}"
-    assert warehouse.head(tenant, None, f"{db}_{slow}").num_rows == 6
-    assert warehouse.head(tenant, None, f"{db}_{other}").to_pylist() == [{"id": 1, "v": "before"}]
+    await assert_one_snapshot(
+        live_client, headers, connection["id"], watcher, warehouse, tenant, db, slow, other
+    )
 
 
 @pytest.mark.parametrize("max_columns", [None, 5])
