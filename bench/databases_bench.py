@@ -214,6 +214,9 @@ def run_ingest(service: Service, connector: str, config: dict[str, Any], stream:
         "cpu_seconds": round(rss.cpu_seconds, 2),
         "idle_rss_mb": mb(idle),
         "peak_rss_mb": mb(rss.peak_self),
+        # MySQL reads run ConnectorX in a child process: its peak RSS and CPU, apart from the server's
+        "child_peak_rss_mb": mb(rss.peak_connector),
+        "child_cpu_seconds": round(rss.children_cpu_seconds, 2),
     }
 
 
@@ -435,6 +438,11 @@ def report(results: dict[str, Any]) -> None:
                     f" server CPU {value.get('cpu_seconds')} s: read {value.get('read_cpu_seconds')},"
                     f" commit {value.get('commit_cpu_seconds')}; idle RSS {value.get('idle_rss_mb')} MB)"
                 )
+                if value.get("child_peak_rss_mb"):
+                    extra += (
+                        f" + ConnectorX child: peak RSS {value['child_peak_rss_mb']} MB,"
+                        f" CPU {value.get('child_cpu_seconds')} s"
+                    )
             print(
                 f"{key:22} median of {value['runs']} {value['seconds']:8.2f} s {rate:11,.0f} rows/s {ratio}"
                 f"  peak RSS {value.get('peak_rss_mb', '-')} MB{extra}"

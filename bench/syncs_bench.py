@@ -152,7 +152,8 @@ def configured_catalog(venv: Path, config_path: Path) -> dict[str, Any]:
 
 def is_connector(process: psutil.Process) -> bool:
     with contextlib.suppress(psutil.Error):
-        return any("source-faker" in part for part in process.cmdline())
+        # a faker connector, or the ConnectorX child of a MySQL read
+        return any("source-faker" in part or "connectorx_child" in part for part in process.cmdline())
     return False
 
 
@@ -171,6 +172,8 @@ class Sampler:
         self.samples = 0
         self.timeline: list[tuple[float, float]] = []
         self.cpu_seconds = 0.0
+        self.children_cpu_seconds = 0.0
+        self._children_cpu_start = 0.0
         self._start = time.perf_counter()
         self._cpu_start = 0.0
         self._stop = threading.Event()
@@ -207,6 +210,13 @@ class Sampler:
             return float(times.user + times.system)
         return self._cpu_start
 
+    def _children_cpu(self) -> float:
+        """CPU of `pid`'s children that have ended and been waited for (a MySQL read's ConnectorX child)."""
+        with contextlib.suppress(psutil.Error):
+            times = self.process.cpu_times()
+            return float(times.children_user + times.children_system)
+        return self._children_cpu_start
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self.sample()
@@ -215,12 +225,14 @@ class Sampler:
     def __enter__(self) -> "Sampler":
         self._start = time.perf_counter()
         self._cpu_start = self._cpu()
+        self._children_cpu_start = self._children_cpu()
         self.sample()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.cpu_seconds = self._cpu() - self._cpu_start
+        self.children_cpu_seconds = self._children_cpu() - self._children_cpu_start
         self._stop.set()
         self._thread.join()
 
