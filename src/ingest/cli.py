@@ -2,10 +2,12 @@
 
 import argparse
 import asyncio
+import json
 import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ingest.core.settings import Settings, SettingsError
 from ingest.jobs.runtime import open_runtime
@@ -159,6 +161,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.core.errors import AppError
     from ingest.core.logging import configure_logging
     from ingest.db.session import resolve_database_url
+    from ingest.files.plan import REJECTS_SUFFIX
     from ingest.files.service import import_local_file
     from ingest.jobs.runtime import set_runtime
 
@@ -171,6 +174,14 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         tenant = uuid.UUID(args.tenant)
     except ValueError:
         print("error: --tenant must be a UUID", file=sys.stderr)
+        return 2
+    try:
+        choices = _import_choices(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except AppError as e:
+        print(f"error: {e.message}", file=sys.stderr)
         return 2
     url = resolve_database_url(settings)
 
@@ -188,7 +199,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                         bar.update(task, completed=rows, total=total)
 
                     file, outcome = await import_local_file(
-                        runtime, tenant, path, args.table, args.namespace, on_progress=on_progress
+                        runtime,
+                        tenant,
+                        path,
+                        args.table,
+                        args.namespace,
+                        on_progress=on_progress,
+                        choices=choices,
                     )
         except AppError as e:
             print(f"error: {e.message}", file=sys.stderr)
@@ -197,13 +214,43 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             reason = outcome.error_message if outcome else "not run"
             print(f"file {file.id}: FAILED: {reason}", file=sys.stderr)
             return 1
-        print(
-            f"file {file.id}: {outcome.records_imported} rows imported into {args.namespace or 'default'}."
-            f"{args.table} (tenant {tenant})"
-        )
+        target = f"{args.namespace or 'default'}.{args.table}"
+        print(f"file {file.id}: {outcome.records_imported} rows imported into {target} (tenant {tenant})")
+        if outcome.records_rejected is not None:
+            print(f"{outcome.records_rejected} rows rejected into {target}{REJECTS_SUFFIX}")
         return 0
 
     return asyncio.run(main())
+
+
+def _json_object(text: str | None, flag: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{flag} is not JSON: {e.msg}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag} must be a JSON object")
+    return value
+
+
+def _import_choices(args: argparse.Namespace) -> dict[str, Any]:
+    """What the schema PUT takes besides the table, from the flags (read options by their API names)."""
+    from ingest.formats.dialect import ReadOptions
+
+    read_options = _json_object(args.read_options, "--read-options")
+    choices: dict[str, Any] = {
+        "column_mappings": _json_object(args.column_mappings, "--column-mappings"),
+        "column_types": _json_object(args.column_types, "--column-types"),
+        "mode": args.mode,
+        "on_error": args.on_error,
+        "max_error_rows": args.max_error_rows,
+        "max_error_ratio": args.max_error_ratio,
+    }
+    if read_options is not None:
+        choices["read_options"] = ReadOptions.from_wire(read_options).to_dict()
+    return choices
 
 
 def add_import_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -212,6 +259,30 @@ def add_import_command(sub: argparse._SubParsersAction) -> None:  # type: ignore
     imp.add_argument("--table", required=True, help="target table name")
     imp.add_argument("--namespace", help="target schema inside the tenant's namespace (default: default)")
     imp.add_argument("--tenant", default=LOCAL_TENANT, help=f"tenant UUID (default {LOCAL_TENANT})")
+    imp.add_argument(
+        "--mode", choices=["append", "overwrite"], help="into an existing table (default append)"
+    )
+    imp.add_argument(
+        "--read-options",
+        metavar="JSON",
+        help='how to read the file, as the API\'s readOptions: {"delimiter": ";", "encoding": "cp1252",'
+        ' "header": false, "skipRows": 2, "decimalComma": true, "quoteChar": "\'", "sheet": "Q1",'
+        ' "recordsPath": "data.items"}',
+    )
+    imp.add_argument(
+        "--column-types", metavar="JSON", help='as the API\'s columnTypes: {"amount": "DECIMAL(12,2)"}'
+    )
+    imp.add_argument("--column-mappings", metavar="JSON", help='as the API\'s columnMappings: {"src": "dst"}')
+    imp.add_argument(
+        "--on-error",
+        choices=["abort", "skip"],
+        default="abort",
+        help="skip: rows that do not convert go to <table>__rejects (default abort)",
+    )
+    imp.add_argument("--max-error-rows", type=int, help="under skip: fail past this many rejected rows")
+    imp.add_argument(
+        "--max-error-ratio", type=float, help="under skip: fail past this share of rejected rows"
+    )
     imp.set_defaults(func=cmd_import)
 
 

@@ -100,6 +100,40 @@ async def test_cp1252_semicolon_csv_with_decimal_commas(live_client, warehouse, 
     ]
 
 
+@pytest.mark.parametrize("on_error", ["abort", "skip"])
+async def test_decimal_commas_with_a_column_type_override(
+    live_client, warehouse, tmp_path: Path, on_error
+) -> None:
+    """decimalComma applies to a column typed by columnTypes on both paths (under skip it once did not:
+    the lenient conversion read `4,50` as a bad value and every row went to the rejects table)."""
+    tenant = uuid.uuid4()
+    headers = headers_for(tenant)
+    path = tmp_path / "prix.csv"
+    path.write_bytes("id;prix;qty\n1;4,50;2\n2;1,25;3\n".encode("cp1252"))
+    file = await uploaded(live_client, headers, path)
+    await set_options(live_client, headers, file["id"], decimalComma=True)
+    budget = {"onError": "skip", "maxErrorRows": 10} if on_error == "skip" else {}
+    table = f"override_{on_error}"
+    await configure(
+        live_client,
+        headers,
+        file["id"],
+        targetTableName=table,
+        targetSchema=NAMESPACE,
+        columnTypes={"prix": "DECIMAL(6,3)", "qty": "DECIMAL(4,1)"},
+        **budget,
+    )
+    await start_import(live_client, headers, file["id"])
+    status = await wait_for(live_client, headers, file["id"])
+    assert status["status"] == "COMPLETED", status
+    assert status["recordsImported"] == 2 and not status.get("recordsRejected")
+    rows = read_back(warehouse, tenant, table).scan().to_arrow().sort_by("id").to_pylist()
+    assert rows == [
+        {"id": 1, "prix": Decimal("4.500"), "qty": Decimal("2.0")},
+        {"id": 2, "prix": Decimal("1.250"), "qty": Decimal("3.0")},
+    ]
+
+
 async def test_utf16_headerless_csv_after_skipped_lines(live_client, warehouse, tmp_path: Path) -> None:
     tenant = uuid.uuid4()
     headers = headers_for(tenant)

@@ -198,7 +198,9 @@ async def test_import_events_are_emitted_with_ids_and_counts_only(live, tenant, 
     assert payload["data"]["fileId"] == file_id
     assert (payload["data"]["status"], payload["data"]["recordsImported"]) == ("COMPLETED", 3)
     assert payload["data"]["completedAt"]
-    assert set(payload["data"]) == {"fileId", "status", "recordsImported", "completedAt"}
+    # recordsRejected: null under onError abort (a count under skip)
+    assert payload["data"]["recordsRejected"] is None
+    assert set(payload["data"]) == {"fileId", "status", "recordsImported", "recordsRejected", "completedAt"}
     page = (await live.get(f"/api/v1/webhooks/{other['id']}/deliveries", headers=headers)).json()
     assert page["totalElements"] == 0
 

@@ -140,8 +140,12 @@ def _whole_number(column: pl.Expr, source: pl.DataType, *, strict: bool) -> pl.E
     return pl.when(whole).then(digits).otherwise(pl.lit("not an integer")).cast(pl.Int64, strict=strict)
 
 
-def _cast(name: str, source: pl.DataType, target: TypeSpec, *, strict: bool) -> pl.Expr:
+def _cast(
+    name: str, source: pl.DataType, target: TypeSpec, *, strict: bool, decimal_comma: bool = False
+) -> pl.Expr:
     column = pl.col(name)
+    if decimal_comma and source == pl.String and target.type in (ColumnType.DECIMAL, ColumnType.INTEGER):
+        column = column.str.replace(",", ".", literal=True)  # readOptions.decimalComma: `1,50` is 1.50
     if target.precision is not None and target.scale is not None:
         return decimals.to_decimal(column, source, target.precision, target.scale, strict=strict).alias(name)
     if source == pl.String:
@@ -151,18 +155,25 @@ def _cast(name: str, source: pl.DataType, target: TypeSpec, *, strict: bool) -> 
     return column.cast(_POLARS_TYPES[target.type], strict=strict).alias(name)
 
 
-def apply_types(lf: pl.LazyFrame, types: dict[str, str] | None) -> pl.LazyFrame:
+def apply_types(
+    lf: pl.LazyFrame, types: dict[str, str] | None, *, decimal_comma: bool = False
+) -> pl.LazyFrame:
     """The lazy plan with the requested column types (strict: a bad value fails the collect)."""
     if not types:
         return lf
     schema = lf.collect_schema()
     return lf.with_columns(
         [
-            _cast(name, schema[name], TypeSpec.parse(kind), strict=True)
+            _cast(name, schema[name], TypeSpec.parse(kind), strict=True, decimal_comma=decimal_comma)
             for name, kind in types.items()
             if name in schema
         ]
     )
+
+
+def decimal_comma_of(source: SourceFile) -> bool:
+    """readOptions.decimalComma of a csv (the one format it applies to)."""
+    return source.format is FileFormat.CSV and bool(source.read_options.decimal_comma)
 
 
 def find_bad_value(source: SourceFile, types: dict[str, str]) -> str | None:
@@ -174,7 +185,7 @@ def find_bad_value(source: SourceFile, types: dict[str, str]) -> str | None:
         if name not in schema:
             continue
         spec = TypeSpec.parse(kind)
-        converted = _cast(name, schema[name], spec, strict=False)
+        converted = _cast(name, schema[name], spec, strict=False, decimal_comma=decimal_comma_of(source))
         original = pl.col(name)
         present = original.is_not_null()
         if schema[name] == pl.String:
@@ -248,7 +259,9 @@ def forgiving_read(
     exprs: dict[str, pl.Expr] = {}
     for name, dtype in schema.items():
         if name in types:
-            exprs[name] = _cast(name, dtype, TypeSpec.parse(types[name]), strict=False)
+            exprs[name] = _cast(
+                name, dtype, TypeSpec.parse(types[name]), strict=False, decimal_comma=decimal_comma_of(source)
+            )
         elif name in parsed:
             exprs[name] = parsed[name].alias(name)
     typed = lf.select([exprs.get(n, pl.col(n)) for n in schema.names()]).collect_schema()

@@ -32,6 +32,7 @@ from ingest.files.plan import (
     OnError,
     PlanResult,
     apply_types,
+    decimal_comma_of,
     explainer,
     import_forgiving,
     import_job_id,
@@ -505,6 +506,7 @@ class ImportOutcome:
     records_imported: int
     total_rows: int | None
     error_message: str | None = None
+    records_rejected: int | None = None  # under onError skip: rows set aside in <table>__rejects
 
 
 ProgressCallback = Callable[[int, int | None], None]
@@ -559,7 +561,11 @@ async def run_import(
             types = file.column_types
 
             def scan() -> pl.LazyFrame:
-                return apply_types(source.scan(raw=(types or {}).keys()), types)
+                return apply_types(
+                    source.scan(raw=(types or {}).keys()),
+                    types,
+                    decimal_comma=decimal_comma_of(source),
+                )
 
             def write_all() -> tuple[WriteResult, int | None, list[Rejection]]:
                 if file.on_error == OnError.SKIP:
@@ -615,7 +621,13 @@ async def run_import(
         )
 
         observe.import_finished(FileStatus.FAILED, time.monotonic() - started, 0, file.file_size)
-        return ImportOutcome(FileStatus.FAILED, 0, total, e.message)
+        return ImportOutcome(
+            FileStatus.FAILED,
+            0,
+            total,
+            e.message,
+            records_rejected=e.rejected if isinstance(e, ErrorBudgetExceededError) else None,
+        )
     except Exception as e:
         log.error("files.import.error", tenant=str(tenant_id), file_id=str(file_id), exc_info=e)
         message = f"The import failed unexpectedly ({type(e).__name__}); it can be started again"
@@ -649,7 +661,7 @@ async def run_import(
         snapshot_id=result.snapshot_id,
     )
     observe.import_finished(FileStatus.COMPLETED, time.monotonic() - started, rows, file.file_size)
-    return ImportOutcome(FileStatus.COMPLETED, rows, rows + (rejected or 0))
+    return ImportOutcome(FileStatus.COMPLETED, rows, rows + (rejected or 0), records_rejected=rejected)
 
 
 def _rows_hint(source: SourceFile, file_size: int) -> int | None:
@@ -701,6 +713,7 @@ async def _save(runtime: Runtime, tenant_id: uuid.UUID, file_id: uuid.UUID, **va
                     "fileId": str(file_id),
                     "status": status,
                     "recordsImported": values.get("records_imported"),
+                    "recordsRejected": values.get("records_rejected"),
                     "completedAt": iso(values.get("completed_at")),
                 },
             )
@@ -732,8 +745,14 @@ async def import_local_file(
     schema: str | None,
     *,
     on_progress: ProgressCallback | None = None,
+    choices: dict[str, Any] | None = None,
 ) -> tuple[FileImport, ImportOutcome | None]:
-    """`ingest import`: the API's pipeline in-process (stored, checked, recorded, imported), no worker."""
+    """`ingest import`: the API's pipeline in-process (stored, checked, recorded, imported), no worker.
+
+    `choices`: what `PUT /files/{id}/schema` takes besides the table (column_mappings, column_types,
+    mode, on_error, max_error_rows, max_error_ratio, read_options), checked the same way.
+    """
+    choices = dict(choices or {})
 
     warehouse: Warehouse = runtime.warehouse
     warehouse.ref(tenant_id, schema, table)  # 400 on invalid names before anything is stored
@@ -746,7 +765,15 @@ async def import_local_file(
     async with runtime.session_maker() as session:
         service = FileService(session, tenant_id, runtime)
         file = await service.upload(path.name, chunks())
-        file = await service.update_schema(file.id, table, schema, None, None, None)
+        file = await service.update_schema(
+            file.id,
+            table,
+            schema,
+            choices.pop("column_mappings", None),
+            choices.pop("column_types", None),
+            choices.pop("mode", None),
+            **choices,
+        )
         file.status = FileStatus.IMPORTING
         file.records_imported = 0
         await session.commit()

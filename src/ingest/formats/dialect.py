@@ -62,6 +62,17 @@ class ReadOptions:
     records_path: str | None = None
 
     @classmethod
+    def from_wire(cls, values: Mapping[str, Any]) -> "ReadOptions":
+        """From the API's names (`skipRows`, ...); 400 naming an unknown one."""
+        names = {wire: name for name, wire in _WIRE_NAMES.items()}
+        unknown = sorted(k for k in values if k not in names)
+        if unknown:
+            raise InvalidRequestError(
+                f"Unknown read option(s): {', '.join(unknown)} (known: {', '.join(sorted(names))})"
+            )
+        return cls(**{names[k]: v for k, v in values.items()})
+
+    @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> "ReadOptions":
         return cls(**{k: v for k, v in (values or {}).items() if k in _WIRE_NAMES})
 
