@@ -63,6 +63,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     403: "The token or key lacks the permission, or does not grant the tenant in X-Tenant-Id",
     404: "No such object for this tenant (another tenant's object answers the same)",
     409: "The object's current state does not allow this",
+    410: "The resumable upload failed and its bytes were deleted: start a new one",
     412: "A tus request whose Tus-Resumable is not 1.0.0",
     413: "The request body is too large",
     415: "The request body's content type (or file format) is not supported",

@@ -156,8 +156,11 @@ async def test_wrong_format_is_refused_at_completion(client, headers, settings):
     assert (await client.get("/api/v1/files", headers=headers)).json() == []
     staged = settings.partial_uploads_dir / f"tenant-{headers['X-Tenant-Id']}" / location.rsplit("/", 1)[1]
     assert not staged.exists()
-    assert (await client.head(location, headers={**headers, **TUS})).status_code == 400
-    assert_error_body(await send(client, headers, location, len(body), b"x"), 409, "FAILED")
+    # its bytes are gone: tus' 410 for HEAD (no body, no Upload-Offset) and PATCH
+    gone = await client.head(location, headers={**headers, **TUS})
+    assert gone.status_code == 410 and "upload-offset" not in gone.headers
+    assert gone.headers["tus-resumable"] == "1.0.0"
+    assert_error_body(await send(client, headers, location, len(body), b"x"), 410, "failed")
 
 
 async def test_termination_removes_the_upload_and_its_bytes(client, headers, settings):

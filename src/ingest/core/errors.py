@@ -35,6 +35,10 @@ class ConflictError(AppError):
     status_code = 409
 
 
+class GoneError(AppError):
+    status_code = 410
+
+
 class PayloadTooLargeError(AppError):
     status_code = 413
 

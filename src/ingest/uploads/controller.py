@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from ingest.audit_hook import AUDIT_SCOPE_KEY
 from ingest.auth import requires_manage, requires_read
-from ingest.core.errors import AppError, InvalidRequestError, PayloadTooLargeError
+from ingest.core.errors import AppError, GoneError, InvalidRequestError, PayloadTooLargeError
 from ingest.core.settings import Settings
 from ingest.db.models import Upload
 from ingest.files.controller import to_job
@@ -211,7 +211,7 @@ class UploadController(Controller):
         summary="Resumable upload offset (tus HEAD)",
         guards=[requires_read, tus_version],
         status_code=HTTP_200_OK,
-        responses=errors(412, notes=TUS_NOTES),
+        responses=errors(410, 412, notes=TUS_NOTES),
     )
     async def get_upload_offset(
         self,
@@ -221,8 +221,8 @@ class UploadController(Controller):
     ) -> Response[None]:
         """How many bytes the server holds (Upload-Offset): resume a dropped upload from there."""
         upload = await service.get(upload_id, UploadKind.TUS)
-        if upload.status == UploadStatus.FAILED:
-            raise InvalidRequestError(f"Upload {upload_id} failed: {upload.error_message}")
+        if upload.status == UploadStatus.FAILED:  # tus: a resource that is gone answers 404 or 410
+            raise GoneError(f"Upload {upload_id} failed: {upload.error_message}")
         headers = {
             "Tus-Resumable": TUS_VERSION,
             "Upload-Offset": str(service.offset(upload)),
@@ -258,6 +258,7 @@ class UploadController(Controller):
         opt={"body_media_type": OFFSET_STREAM, "audit": False},  # one audit event per chunk would be noise
         responses=errors(
             409,
+            410,
             412,
             413,
             415,

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ingest.core.errors import (
     AppError,
     ConflictError,
+    GoneError,
     InvalidRequestError,
     NotFoundError,
     PayloadTooLargeError,
@@ -221,6 +222,8 @@ class UploadService:
         FAILED and its bytes deleted; the caller answers the error and keeps that outcome).
         """
         upload = await self.get(upload_id, UploadKind.TUS, for_update=True)
+        if upload.status == UploadStatus.FAILED:  # its bytes are deleted: gone, as tus answers
+            raise GoneError(f"Upload {upload_id} failed: {upload.error_message}")
         if upload.status != UploadStatus.ACTIVE:
             raise ConflictError(f"Upload {upload_id} is {upload.status}: nothing more can be appended")
         current = self.offset(upload)
