@@ -64,3 +64,41 @@ def _children() -> set[int]:
     return {
         p.pid for p in psutil.Process().children(recursive=True) if p.is_running() and p.status() != "zombie"
     }
+
+
+def test_the_child_dies_with_a_killed_service_process() -> None:
+    """SIGKILL of the reading process (a crashed worker) while the server still computes: no reader left."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    script = (
+        "import sys, threading, time\n"
+        "from ingest.engines.embedded.databases import mysql\n"
+        f"stream = mysql._child_stream({URL!r}, 'SELECT SLEEP(30) AS s', 10)\n"
+        "threading.Thread(target=lambda: next(stream, None), daemon=True).start()\n"
+        "time.sleep(60)\n"
+    )
+    reader = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        children: list[psutil.Process] = []
+        while time.monotonic() < deadline and not children:
+            children = [
+                c
+                for c in psutil.Process(reader.pid).children()
+                if "connectorx_child" in " ".join(c.cmdline())
+            ]
+            time.sleep(0.1)
+        assert children, "the reader never started its child"
+        time.sleep(1)  # the child is waiting on the server's SLEEP
+        os.kill(reader.pid, signal.SIGKILL)
+        reader.wait(timeout=10)
+        _, alive = psutil.wait_procs(children, timeout=5)
+        assert not alive, "the ConnectorX child outlived the killed reader"
+    finally:
+        if reader.poll() is None:
+            reader.kill()

@@ -8,15 +8,29 @@ GIL and pushes back on this process when the sync is slower than the database.
 
 stdin: one JSON object {"url", "query", "batch_rows", "pre_execution_query"} (the URL carries the password,
 so it never goes on the command line). stdout: an Arrow IPC stream. On failure: the error's text on
-stderr and exit status 1.
+stderr and exit status 1. On Linux the child dies with the thread that started it (PR_SET_PDEATHSIG), so a
+service process killed while the database is still computing the first rows leaves no reader behind.
 """
 
 import json
 import sys
 
 
+def _die_with_parent(parent: int) -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import os
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent was gone before the request took effect
+        os._exit(1)
+
+
 def main() -> int:
     job = json.loads(sys.stdin.read())
+    _die_with_parent(int(job["parent"]))
     try:
         import connectorx
         import pyarrow as pa

@@ -19,6 +19,7 @@ several statements in order, and the snapshot holds per statement.
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -493,6 +494,7 @@ def _child_stream(url: str, query: str, rows: int) -> Iterator[pa.RecordBatch]:
         "query": query,
         "batch_rows": rows,
         "pre_execution_query": ["SET SESSION time_zone = '+00:00'"],
+        "parent": os.getpid(),
     }
     child = subprocess.Popen(
         [sys.executable, str(_CHILD)],
