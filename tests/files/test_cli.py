@@ -65,17 +65,20 @@ def test_ingest_import_takes_read_options_types_and_on_error(
     tenant = uuid.uuid4()
     path = tmp_path / "prices.csv"
     path.write_bytes("name;price\ncafé;1,50\nthé;not a price\nbière;12,25\n".encode("cp1252"))
-    done = _cli(
-        env_for_subprocess,
-        str(path),
-        "--table",
-        "prices",
+    how = [
         "--tenant",
         str(tenant),
         "--read-options",
         '{"delimiter": ";", "encoding": "cp1252", "decimalComma": true}',
         "--column-types",
         '{"price": "DECIMAL(6,2)"}',
+    ]
+    done = _cli(
+        env_for_subprocess,
+        str(path),
+        "--table",
+        "prices",
+        *how,
         "--on-error",
         "skip",
         "--max-error-rows",
@@ -96,18 +99,7 @@ def test_ingest_import_takes_read_options_types_and_on_error(
     broken = _cli(env_for_subprocess, str(path), "--table", "p2", "--column-types", "{price")
     assert broken.returncode == 2
     assert "--column-types is not JSON" in broken.stderr
-    aborted = _cli(
-        env_for_subprocess,
-        str(path),
-        "--table",
-        "p3",
-        "--tenant",
-        str(tenant),
-        "--read-options",
-        '{"delimiter": ";", "encoding": "cp1252", "decimalComma": true}',
-        "--column-types",
-        '{"price": "DECIMAL(6,2)"}',
-    )
+    aborted = _cli(env_for_subprocess, str(path), "--table", "p3", *how)
     assert aborted.returncode == 1
     assert "not a price" in aborted.stderr
     assert not warehouse.table_exists(tenant, None, "p3")
