@@ -66,3 +66,25 @@ def test_remove_deletes_the_staging(tmp_path: Path) -> None:
     stage = _staged(tmp_path)
     stage.remove()
     assert not stage.dir.exists()
+
+
+def test_wide_rows_make_smaller_chunks_and_row_groups(tmp_path: Path) -> None:
+    """Chunks and the table's row groups are bounded by bytes too: 64 MiB of 20 KB rows is ~3,300 rows."""
+    from ingest.formats import staging
+
+    stage = Stage(tmp_path)
+    body = "x" * 20_000
+    for n in range(8):  # 8 row groups of 1,000 rows, ~20 MB each
+        stage.write(
+            "mail", pa.record_batch({"id": list(range(n * 1000, n * 1000 + 1000)), "body": [body] * 1000})
+        )
+    stage.close()
+    path = Path(stage.writers["mail"].where)
+    chunks = list(staging._row_group_chunks(path, 65_536))
+    assert [rows for _, rows in chunks] == [4000, 4000]  # each chunk stops once it holds >= 64 MiB
+    assert 3000 < (stage.row_group_rows("mail") or 0) < 3400  # 64 MiB / ~20 KB per row
+    assert stage.frame("mail", stage.schemas["mail"])().select(pl.len()).collect().item() == 8000
+    assert stage.row_group_rows("none") is None
+    (tmp_path / "narrow").mkdir()
+    narrow = _staged(tmp_path / "narrow")
+    assert narrow.row_group_rows("s") is None  # narrow rows: polars' own choice

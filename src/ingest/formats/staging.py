@@ -23,6 +23,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from polars.io.plugins import register_io_source
 
+CHUNK_BYTES = 64 * 1024**2  # uncompressed data a read-back chunk and a written row group aim at
+MIN_GROUP_ROWS = 1024
+WIDE_ROWS = 65_536  # fewer rows than this in CHUNK_BYTES (over 1 KiB a row): rows are wide
+
 
 class Stage:
     """Per-stream local Parquet files (LZ4, no dictionary) holding a run's records until the connector ends.
@@ -71,6 +75,12 @@ class Stage:
         staged = pl.Schema(self.schemas[stream])
         return lambda: bounded_scan(path, staged, self.BATCH_ROWS)
 
+    def row_group_rows(self, stream: str) -> int | None:
+        """Rows per row group for the stream's table (None: narrow rows or nothing staged, the writer's
+        default)."""
+        writer = self.writers.get(stream)
+        return row_group_rows(Path(writer.where)) if writer is not None else None
+
     def remove(self) -> None:
         self.close()
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -110,13 +120,31 @@ def bounded_scan(path: Path, schema: pl.Schema, batch_rows: int) -> pl.LazyFrame
 
 
 def _row_group_chunks(path: Path, batch_rows: int) -> Iterator[tuple[int, int]]:
-    """(first row, row count) of consecutive runs of whole row groups of at least `batch_rows` rows."""
+    """(first row, row count) of consecutive runs of whole row groups, each of at least `batch_rows` rows or
+    CHUNK_BYTES of data (wide rows: mail bodies, documents), whichever comes first."""
     metadata = pq.ParquetFile(path).metadata
-    start = size = 0
+    start = size = data = 0
     for i in range(metadata.num_row_groups):
-        size += metadata.row_group(i).num_rows
-        if size >= batch_rows:
+        group = metadata.row_group(i)
+        size += group.num_rows
+        data += group.total_byte_size
+        if size >= batch_rows or data >= CHUNK_BYTES:
             yield start, size
-            start, size = start + size, 0
+            start, size, data = start + size, 0, 0
     if size:
         yield start, size
+
+
+def row_group_rows(path: Path) -> int | None:
+    """Rows per row group for the table's files when rows are wide, so that one holds about CHUNK_BYTES of
+    data; None (polars' own choice: the chunks as they come) when that is more than WIDE_ROWS rows.
+
+    Measured: polars' Iceberg sink coalesced 64 MiB chunks of 20 KB rows into one row group of a whole
+    800 MB table (1.77 GB peak; 0.66 GB with ~3,300-row groups), while for narrow rows its own choice
+    used less memory than any fixed size tried (1M `orders` rows: 347 MB against 313-376 MB).
+    """
+    metadata = pq.ParquetFile(path).metadata
+    data: int = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    rows: int = metadata.num_rows
+    fitting = CHUNK_BYTES // max(1, data // max(1, rows))
+    return None if fitting >= WIDE_ROWS else max(MIN_GROUP_ROWS, fitting)

@@ -190,6 +190,7 @@ class Warehouse:
         progress: Progress | None = None,
         partition_spec: list[PartitionField] | None = None,
         evolve_partition_spec: bool = False,
+        row_group_size: int | None = None,
     ) -> WriteResult:
         """See `ingest.iceberg.writer.write_batches`."""
         ref = self.ref(tenant_id, schema, table)
@@ -204,6 +205,7 @@ class Warehouse:
                 progress=progress,
                 partition_spec=partition_spec,
                 evolve_partition_spec=evolve_partition_spec,
+                row_group_size=row_group_size,
             )
 
     def job_rows(self, tenant_id: UUID, schema: str | None, table: str, job_id: str) -> int | None:

@@ -585,6 +585,7 @@ def write_batches(
     staging_dir: str | None = None,
     partition_spec: list[partitioning.PartitionField] | None = None,
     evolve_partition_spec: bool = False,
+    row_group_size: int | None = None,
 ) -> WriteResult:
     """Write a sync's records (Arrow batches, or a rescannable lazy frame of them) in one commit, with the
     guarantees of `write_frame`.
@@ -605,6 +606,7 @@ def write_batches(
             progress=progress,
             partition_spec=partition_spec,
             evolve_partition_spec=evolve_partition_spec,
+            row_group_size=row_group_size,
         )
     if not primary_key:
         raise InvalidRequestError("An upsert needs a primary key")
@@ -633,6 +635,7 @@ def write_batches(
             progress=progress,
             partition_spec=partition_spec,
             evolve_partition_spec=evolve_partition_spec,
+            row_group_size=row_group_size,
         )
 
 
@@ -649,6 +652,7 @@ def _upsert(
     progress: Progress | None,
     partition_spec: list[partitioning.PartitionField] | None,
     evolve_partition_spec: bool,
+    row_group_size: int | None,
 ) -> WriteResult:
     missing = [k for k in primary_key if k not in scan().collect_schema()]
     if missing:
@@ -674,6 +678,7 @@ def _upsert(
         overwrite_filter=_key_filter(keys) if replaces else None,
         partition_spec=partition_spec,
         evolve_partition_spec=evolve_partition_spec,
+        row_group_size=row_group_size,
     )
 
 

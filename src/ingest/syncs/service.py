@@ -413,6 +413,7 @@ class SyncRunner:
                         job_id=job_id,
                         mode=write_mode,
                         primary_key=primary_key if write_mode is WriteMode.UPSERT else None,
+                        row_group_size=stage.row_group_rows(stream.name),
                         **spec,
                     )
             log.info(
