@@ -44,6 +44,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def wait_ready(process: "subprocess.Popen[bytes]", base: str, timeout: float, logs: str) -> None:
+    """Until `base`/ready answers 200; an error naming `logs` if the server exits or the time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"ingest serve exited; see {logs}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                return
+        time.sleep(0.3)
+    raise RuntimeError("ingest serve did not become ready")
+
+
 def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[max(0, int(len(sorted_values) * fraction) - 1)]
 
@@ -94,19 +109,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, timeout: float = 180) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError("ingest serve exited; see server.log in its data dir")
-            try:
-                if httpx.get(f"{self.base}/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError("ingest serve did not become ready")
+        wait_ready(self.process, self.base, timeout, "server.log in its data dir")
 
     def headers(self, tenant: str) -> dict[str, str]:
         import jwt
@@ -261,18 +264,8 @@ class LoadServer:
         )
 
     def wait_ready(self) -> None:
-        import httpx
-
         assert self.process is not None
-        deadline = time.monotonic() + READY_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"ingest serve exited; see the logs in {self.data_dir}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/ready", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.5)
-        raise RuntimeError("ingest serve did not become ready")
+        wait_ready(self.process, self.base, READY_SECONDS, f"the logs in {self.data_dir}")
 
     @property
     def pid(self) -> int:

@@ -48,7 +48,7 @@ from typing import Any
 
 import httpx
 import psutil
-from common import free_port
+from common import free_port, wait_ready
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -311,15 +311,7 @@ class Service:
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"ingest serve exited; see {self.log}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base}/ready", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.3)
-        raise RuntimeError("ingest serve did not become ready")
+        wait_ready(self.process, self.base, timeout, str(self.log))
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
