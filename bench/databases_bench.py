@@ -13,7 +13,7 @@ round runs, one fresh run each and in this order (so every ratio compares runs o
 3. ingest: a fresh `ingest serve` (API + in-process worker), a postgres source and a FULL_REFRESH
    connection, trigger -> SUCCEEDED seen by a 0.1 s poller; peak RSS and CPU seconds of the server process.
 4. dlt `sql_database` (pyarrow backend) into a local Iceberg table, when `dlt` can be imported from
-   bench/out/.dlt-venv (made with `--dlt-venv`); otherwise reported as not run.
+   bench/out/.dlt-venv (made by `--dlt-venv` when it is missing); otherwise reported as not run.
 
 `--psycopg-rows` adds, in the first round only, psycopg's binary COPY decoded row by row into Arrow (about
 a tenth of the export rate: it is there to show why it is not used). With `--mysql`: the same table in
@@ -260,6 +260,13 @@ def run_dlt(url: str, work: Path) -> dict[str, Any]:
 
 
 def make_dlt_venv() -> None:
+    """bench/out/.dlt-venv with dlt, unless it is there already."""
+    python = DLT_VENV / "bin" / "python"
+    if (
+        python.exists()
+        and subprocess.run([str(python), "-c", "import dlt"], capture_output=True).returncode == 0
+    ):
+        return
     subprocess.run([sys.executable, "-m", "venv", str(DLT_VENV)], check=True)
     subprocess.run(
         [

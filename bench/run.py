@@ -26,9 +26,11 @@ def main() -> int:
         code = subprocess.call([sys.executable, str(syncs)]) or code
     else:
         print("bench/syncs_bench.py not found: sync benchmark skipped")
-    # database sources: PostgreSQL (and MySQL) `orders` through the API against the server's export
-    databases = [sys.executable, str(HERE / "databases_bench.py"), "--rows", "1000000", "--mysql"]
-    code = subprocess.call(databases) or code
+    # database sources: PostgreSQL `orders` through the API against the server's export and dlt, at 1M (with
+    # MySQL) and 5M rows: the aims are ratios at both sizes and the peak RSS growth between them
+    databases = [sys.executable, str(HERE / "databases_bench.py"), "--dlt-venv"]
+    code = subprocess.call([*databases, "--rows", "1000000", "--mysql"]) or code
+    code = subprocess.call([*databases, "--rows", "5000000"]) or code
     code = subprocess.call([sys.executable, str(HERE / "ratelimit_bench.py")]) or code
     code = subprocess.call([sys.executable, str(HERE / "request_bench.py")]) or code
     code = subprocess.call([sys.executable, str(HERE / "tables_bench.py")]) or code
